@@ -1,0 +1,5 @@
+"""Headroom: a context-optimization proxy for LLM APIs."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Compression pipeline: content detection, routing and one compressor per content kind."""
