@@ -130,9 +130,7 @@ class Settings(BaseSettings):
         validation_alias=_env("aws_endpoint_url", "HEADROOM_AWS_ENDPOINT_URL"),
         description="Endpoint override for DynamoDB and S3 (local testing).",
     )
-    rpm: int = Field(
-        600, validation_alias=_env("rpm", "HEADROOM_RPM"), description="Requests per minute per API key."
-    )
+    rpm: int = Field(600, validation_alias=_env("rpm", "HEADROOM_RPM"), description="Requests per minute per API key.")
     tpm: int = Field(
         20_000_000, validation_alias=_env("tpm", "HEADROOM_TPM"), description="Input tokens per minute per API key."
     )

@@ -1,0 +1,1 @@
+"""Accounting: tokens, prices, cost, budgets, rate limits, savings and the response cache."""
