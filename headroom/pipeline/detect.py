@@ -1,0 +1,214 @@
+"""Content detection: which kind of tool output a block is, judged from a sample of its head.
+
+Detection is deterministic and cheap (regular expressions over the first few KB), so the router can call it
+on every block; compressors re-check the shape they need and return None when it is not there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from headroom.pipeline.types import ContentKind
+
+_SAMPLE_CHARS = 6144
+_MAX_PREAMBLE_LINES = 3
+_LANGUAGE_SAMPLE_LINES = 150
+
+_PREAMBLE_LINE = re.compile(r"^\{.*\}\s*$|^(stdout|stderr|output):\s*$")
+_DIFF = re.compile(
+    r"^(diff --git |diff -[ruN]|Index: |--- a/|\+\+\+ b/|@@ -\d+(,\d+)? \+\d+(,\d+)? @@|From [0-9a-f]{40} )", re.M
+)
+_TEST = re.compile(
+    r"^\s*(=== RUN |--- (FAIL|PASS|SKIP): |(PASS|FAIL|ok)\s+\S+\s+(\d+\.\d+s|\(cached\))|=+ test session starts|"
+    r"<testsuites?[ >]|<testcase |Tests:\s+\d+|Test Suites:\s+\d+|(PASS|FAIL) \S+\.(test|spec)\.[jt]sx?|"
+    r"\S+::\S+ (PASSED|FAILED|ERROR|SKIPPED)|=+ .*(passed|failed).* in [\d.]+s|_{3,} \S.* _{3,}$|E {3,}\w+(Error|Exception)\b|"
+    r"\S+\.py:\d+: \w*(Error|Exception)$)",
+    re.M,
+)
+_TEST_EVENT_JSON = re.compile(r'"Action":\s*"(run|pass|fail|output|skip)"|"type":\s*"test(Start|Done)"')
+_SEARCH_LINE = re.compile(r"^[\w./@+-]{0,200}?(\.[A-Za-z]\w{0,8}|/[\w-]+):\d+[:-]")
+# The first character is factored out of each alternation so the regex engine can skip ahead quickly; the
+# rare nonsense words the level pattern also accepts do not matter for a per-line frequency test.
+_TIMESTAMP = re.compile(r"\d(?:\d{3}-\d\d-\d\d[T ]\d\d:\d\d|\d:\d\d:\d\d|\d{5} \d{6} |\d{9}\b)")
+_LEVEL = re.compile(
+    r"[CDEFINSTW\[](?:RACE|EBUG|NFO|OTICE|ARN(?:ING)?|RROR|ATAL|RITICAL|EVERE|info\]|warn\]|error\]|debug\])\b"
+)
+_TABLE_SPLIT = re.compile(r"\S+(?: \S+)*")
+_DESCRIBE_LINE = re.compile(r"^\s*[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
+_LS_LINE = re.compile(r"^[dlcbps-][rwxsStT-]{9}[.@+]?\s+\d+")
+
+_LANGUAGE_LINE_STARTS: dict[str, tuple[str, ...]] = {
+    "python": ("def ", "class ", "from ", "@", "elif ", "except", "async def ", '"""', "try:", "raise ", "self."),
+    "go": ("package ", "func ", "import (", "defer ", "go func", "if err != nil", "var (", "type "),
+    "rust": (
+        "fn ",
+        "pub fn ",
+        "pub(crate) ",
+        "impl",
+        "use ",
+        "pub struct ",
+        "pub enum ",
+        "mod ",
+        "let ",
+        "#[",
+        "match ",
+    ),
+    "typescript": (
+        "interface ",
+        "export interface ",
+        "export type ",
+        "import type ",
+        "private ",
+        "readonly ",
+        "declare ",
+    ),
+    "javascript": ("const ", "let ", "var ", "function ", "export ", "module.exports", "import "),
+    "java": ("public class ", "public final class ", "import java", "@Override", "protected ", "public static "),
+    "c": ("#include", "#define", "typedef ", "#if", "static void ", "static int ", "int main("),
+}
+_LANGUAGE_SUBSTRINGS: dict[str, tuple[str, ...]] = {
+    "python": ("self.", "__init__", " is None", " is not None", "):"),
+    "go": (":= ", "err != nil", "fmt.", "func("),
+    "rust": ("let mut ", "&self", "-> Option<", "-> Result<", "Some(", "&str", "::new("),
+    "typescript": (": string", ": number", ": boolean", "?: ", ": Readonly", ": unknown", "): void", "): Promise<"),
+    "javascript": ("=> ", "require(", " === ", "console.", "this."),
+    "java": ("System.out", "String ", "new ", "final ", "throws "),
+    "c": ("->", "NULL", "sizeof(", "malloc(", "printf("),
+}
+_LANGUAGE_SUBSTRING_PATTERNS = {
+    lang: re.compile("|".join(re.escape(sub) for sub in subs)) for lang, subs in _LANGUAGE_SUBSTRINGS.items()
+}
+_CODE_LINE_ENDS = ("{", "}", ";", ":", "(", ")", ",", "[", "]", "=>")
+_CODE_LINE_STARTS = ("}", "#", "//", "/*", "*", "@", "return", "if ", "for ", "else")
+_EXTENSIONS = {
+    ".py": "python",
+    ".pyi": "python",
+    ".go": "go",
+    ".rs": "rust",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+}
+_EXTENSION_IN_NAME = re.compile(r"\.(pyi?|go|rs|tsx?|jsx?|mjs|java|c|h|cc|cpp)\b")
+
+
+def split_preamble(text: str) -> tuple[str, str]:
+    """Split off up to three header lines (one-line JSON objects, `stdout:`) that wrap a tool's real output.
+
+    Returns (preamble, body) with preamble + body == text; preamble is empty when there is no such header or
+    when the whole text is a sequence of JSON lines.
+    """
+    end = 0
+    for _ in range(_MAX_PREAMBLE_LINES):
+        newline = text.find("\n", end)
+        if newline < 0 or newline - end > _SAMPLE_CHARS:
+            break
+        if not _PREAMBLE_LINE.match(text[end:newline]):
+            break
+        end = newline + 1
+    if end == 0:
+        return "", text
+    rest = text[end : end + 2000].lstrip()
+    first_rest_line = rest.split("\n", 1)[0]
+    if first_rest_line.startswith("{") and first_rest_line.rstrip().endswith("}"):
+        return "", text
+    return text[:end], text[end:]
+
+
+def _sample_lines(text: str) -> list[str]:
+    """Non-blank lines of the head and of a slice of the middle (complete lines only)."""
+    lines = text[:_SAMPLE_CHARS].split("\n")
+    if len(text) > _SAMPLE_CHARS and len(lines) > 1:
+        lines.pop()
+        middle = len(text) // 2
+        lines.extend(text[middle : middle + _SAMPLE_CHARS // 2].split("\n")[1:-1])
+    return [line.rstrip("\r") for line in lines if line.strip()]
+
+
+def _fraction(lines: list[str], pattern: re.Pattern[str], width: int = 400) -> float:
+    """Share of lines whose first `width` characters match `pattern`."""
+    return sum(1 for line in lines if pattern.search(line, 0, width)) / len(lines) if lines else 0.0
+
+
+def _looks_like_json(sample: str, lines: list[str]) -> bool:
+    stripped = sample.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return False
+    if len(lines) > 1 and stripped[0] == "{":
+        return lines[0].rstrip().endswith(("}", "{", ",", "[")) or lines[0].strip() == "{"
+    return True
+
+
+def _is_ndjson(lines: list[str]) -> bool:
+    if len(lines) < 2:
+        return False
+    return all(line.lstrip().startswith("{") and line.rstrip().endswith("}") for line in lines[:20])
+
+
+def _is_table(lines: list[str]) -> bool:
+    if len(lines) < 2:
+        return False
+    if _fraction(lines[:40], _LS_LINE) >= 0.6:
+        return True
+    header = _TABLE_SPLIT.findall(lines[0].replace("\t", "  "))
+    header_cells = [cell for cell in re.split(r"\s{2,}|\t", lines[0].strip()) if cell]
+    if len(header_cells) >= 3 and lines[0].strip() == lines[0].strip().upper() and len(header) >= 3:
+        widths = [len(re.split(r"\s{2,}|\t", line.strip())) for line in lines[1:40]]
+        return sum(1 for w in widths if w >= len(header_cells) - 2) >= 0.8 * len(widths)
+    return _fraction(lines[:60], _DESCRIBE_LINE) >= 0.4
+
+
+def detect_kind(text: str, tool_name: str = "") -> ContentKind:
+    """The content kind of `text` (a tool result or message block), judged from its head."""
+    _, body = split_preamble(text)
+    sample = body[:_SAMPLE_CHARS]
+    lines = _sample_lines(body)
+    if not lines:
+        return ContentKind.TEXT
+    if _is_ndjson(lines) and _TEST_EVENT_JSON.search(sample):
+        return ContentKind.TEST_OUTPUT
+    if _looks_like_json(sample, lines):
+        return ContentKind.JSON
+    if len(_DIFF.findall(sample)) >= 2:
+        return ContentKind.DIFF
+    if len(_TEST.findall(sample)) >= 2:
+        return ContentKind.TEST_OUTPUT
+    if _fraction(lines, _SEARCH_LINE) >= 0.6:
+        return ContentKind.SEARCH
+    if _fraction(lines, _TIMESTAMP) >= 0.5 or _fraction(lines, _LEVEL) >= 0.4:
+        return ContentKind.LOGS
+    if _is_table(lines):
+        return ContentKind.TABLE
+    if detect_language(body, tool_name):
+        return ContentKind.CODE
+    return ContentKind.TEXT
+
+
+def detect_language(text: str, tool_name: str = "") -> str:
+    """The programming language of source text ("python", "go", "rust", ...), or "" when it is not code."""
+    named = _EXTENSION_IN_NAME.search(tool_name)
+    if named:
+        return _EXTENSIONS["." + named.group(1)]
+    lines = [line.strip() for line in _sample_lines(text)[:_LANGUAGE_SAMPLE_LINES]]
+    if len(lines) < 3:
+        return ""
+    code_lines = sum(1 for line in lines if line.endswith(_CODE_LINE_ENDS) or line.startswith(_CODE_LINE_STARTS))
+    if code_lines < 0.3 * len(lines):
+        return ""
+    scores = {
+        lang: sum(1 for line in lines if line.startswith(starts) or _LANGUAGE_SUBSTRING_PATTERNS[lang].search(line))
+        for lang, starts in _LANGUAGE_LINE_STARTS.items()
+    }
+    best = max(scores, key=lambda lang: scores[lang])
+    if scores[best] < max(4, len(lines) // 12):
+        return ""
+    if best == "javascript" and scores["typescript"] >= max(4, scores["javascript"] // 4):
+        return "typescript"
+    return best
