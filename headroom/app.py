@@ -1,0 +1,76 @@
+"""The composition root: `create_app(settings, stores)` wires every part of Headroom into one Falcon ASGI app.
+Routes are declared here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import falcon
+import falcon.asgi
+
+from headroom.accounting.recorder import Recorder
+from headroom.config import Settings
+from headroom.pipeline.pipeline import Pipeline
+from headroom.providers.anthropic import AnthropicProvider
+from headroom.providers.openai_chat import OpenAIChatProvider
+from headroom.providers.openai_responses import OpenAIResponsesProvider
+from headroom.proxy import error_handler
+from headroom.proxy.health import HealthResources, Lifecycle
+from headroom.proxy.resources import LlmResource, PassthroughSink
+from headroom.proxy.service import ProxyService
+from headroom.proxy.upstream import Upstreams
+from headroom.store.factory import build_stores
+from headroom.store.interfaces import Stores
+
+HeadroomApp = falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]
+
+
+class _LifespanHooks:
+    """Marks startup complete and closes the upstream clients and background work at shutdown."""
+
+    def __init__(self, lifecycle: Lifecycle, upstreams: Upstreams, pipeline: Pipeline, recorder: Recorder) -> None:
+        self._lifecycle = lifecycle
+        self._upstreams = upstreams
+        self._pipeline = pipeline
+        self._recorder = recorder
+
+    async def process_startup(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        self._lifecycle.http_client_open = True
+        self._lifecycle.startup_complete = True
+
+    async def process_shutdown(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        self._lifecycle.startup_complete = False
+        await self._upstreams.aclose()
+        self._lifecycle.http_client_open = False
+        self._pipeline.close()
+        await self._recorder.aclose()
+
+
+def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bool = True) -> HeadroomApp:
+    """Build the app. With `lifespan=False` (Lambda under Mangum, where lifespan runs per invocation) the app
+    is ready at once and its clients live as long as the execution environment."""
+    stores = stores or build_stores(settings)
+    lifecycle = Lifecycle(startup_complete=not lifespan, http_client_open=not lifespan)
+    upstreams = Upstreams(settings)
+    pipeline = Pipeline(settings, stores)
+    recorder = Recorder(settings, stores)
+    service = ProxyService(settings, upstreams, pipeline, recorder.record_exchange)
+
+    app: HeadroomApp = falcon.asgi.App()
+    if lifespan:
+        app.add_middleware(_LifespanHooks(lifecycle, upstreams, pipeline, recorder))
+    app.req_options.auto_parse_form_urlencoded = False
+    app.resp_options.secure_cookies_by_default = False
+    error_handler.register(app)
+
+    health = HealthResources(settings, stores, lifecycle)
+    app.add_route("/livez", health, suffix="livez")
+    app.add_route("/readyz", health, suffix="readyz")
+    app.add_route("/health", health, suffix="health")
+
+    app.add_route("/v1/messages", LlmResource(settings, service, AnthropicProvider()))
+    app.add_route("/v1/chat/completions", LlmResource(settings, service, OpenAIChatProvider()))
+    app.add_route("/v1/responses", LlmResource(settings, service, OpenAIResponsesProvider()))
+    app.add_sink(PassthroughSink(settings, service), prefix="/")
+    return app

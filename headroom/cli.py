@@ -1,0 +1,97 @@
+"""The `headroom` command: `headroom proxy` runs the proxy; `headroom wrap <agent>` runs an agent through it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import click
+
+from headroom import __version__
+from headroom.config import Settings
+
+_PROXY_FLAGS: dict[str, str] = {
+    "host": "HEADROOM_HOST",
+    "port": "HEADROOM_PORT",
+    "workers": "HEADROOM_WORKERS",
+    "mode": "HEADROOM_MODE",
+    "optimize": "HEADROOM_OPTIMIZE",
+    "cache_enabled": "HEADROOM_CACHE",
+    "rate_limit_enabled": "HEADROOM_RATE_LIMIT",
+    "log_file": "HEADROOM_LOG_FILE",
+    "budget": "HEADROOM_BUDGET",
+    "budget_period": "HEADROOM_BUDGET_PERIOD",
+    "code_aware": "HEADROOM_CODE_AWARE_ENABLED",
+    "anthropic_api_url": "HEADROOM_ANTHROPIC_API_URL",
+    "openai_api_url": "HEADROOM_OPENAI_API_URL",
+    "telemetry": "HEADROOM_TELEMETRY",
+    "intelligent_context": "HEADROOM_INTELLIGENT_CONTEXT",
+    "intelligent_scoring": "HEADROOM_INTELLIGENT_SCORING",
+    "compress_first": "HEADROOM_COMPRESS_FIRST",
+    "rpm": "HEADROOM_RPM",
+    "tpm": "HEADROOM_TPM",
+    "store": "HEADROOM_STORE",
+}
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="headroom")
+def main() -> None:
+    """Headroom: a context-optimization proxy for LLM APIs."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Host to bind to (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind to (default 8787).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--mode", default=None, help="token (maximize compression) or cache (freeze prior turns).")
+@click.option("--no-optimize", "optimize", flag_value=False, default=None, help="Passthrough mode.")
+@click.option("--no-cache", "cache_enabled", flag_value=False, default=None, help="Disable the response cache.")
+@click.option("--no-rate-limit", "rate_limit_enabled", flag_value=False, default=None, help="Disable rate limiting.")
+@click.option("--log-file", default=None, help="Path to a JSONL request log.")
+@click.option("--budget", type=float, default=None, help="Budget limit in USD per period (default daily).")
+@click.option("--budget-period", default=None, help="hourly, daily or monthly.")
+@click.option("--code-aware/--no-code-aware", "code_aware", default=None, help="AST-based code compression.")
+@click.option("--anthropic-api-url", default=None, help="Anthropic upstream URL.")
+@click.option("--openai-api-url", default=None, help="OpenAI upstream URL.")
+@click.option("--no-telemetry", "telemetry", flag_value=False, default=None, help="Disable anonymous telemetry.")
+@click.option("--no-intelligent-context", "intelligent_context", flag_value=False, default=None, help="RollingWindow.")
+@click.option("--no-intelligent-scoring", "intelligent_scoring", flag_value=False, default=None, help="Position only.")
+@click.option("--no-compress-first", "compress_first", flag_value=False, default=None, help="Drop without compressing.")
+@click.option("--rpm", type=int, default=None, help="Requests per minute per API key.")
+@click.option("--tpm", type=int, default=None, help="Input tokens per minute per API key.")
+@click.option("--store", default=None, help="State backend: sqlite (default), aws or memory.")
+def proxy(**flags: Any) -> None:
+    """Run the proxy."""
+    overrides = {name: value for name, value in flags.items() if value is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    for name, value in overrides.items():
+        os.environ[_PROXY_FLAGS[name]] = _env_value(value)
+    if settings.workers > 1 and settings.prometheus_multiproc_dir is None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="headroom-prom-")
+    import uvicorn
+
+    uvicorn.run(
+        "headroom.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Context management: conversation identity, cache-safe boundaries, context-window fitting."""

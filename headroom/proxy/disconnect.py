@@ -1,0 +1,60 @@
+"""ASGI wrapper that tells the app when an HTTP client goes away, so a relay can stop its upstream request.
+
+Falcon makes `send` a no-op after a disconnect and never reads `receive` again for plain streams; this wrapper
+watches `receive` once the response has started and sets `scope["headroom.disconnected"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+SCOPE_KEY = "headroom.disconnected"
+
+
+class DisconnectWatch:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        disconnected = asyncio.Event()
+        scope[SCOPE_KEY] = disconnected
+        body_done = False
+        watcher: asyncio.Task[None] | None = None
+
+        async def tracked_receive() -> Message:
+            nonlocal body_done
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+            elif not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected.set()
+                    return
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal watcher
+            if message["type"] == "http.response.start" and body_done and watcher is None:
+                watcher = asyncio.ensure_future(watch())
+            await send(message)
+
+        try:
+            await self.app(scope, tracked_receive, tracked_send)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher

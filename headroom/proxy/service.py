@@ -1,0 +1,141 @@
+"""The request path of the LLM endpoints, as plain async functions the resources call:
+parse once → optimize (cache-safe, fail open) → forward → relay the stream → account."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from headroom.config import Settings
+from headroom.context.identity import conversation_id
+from headroom.errors import HeadroomError
+from headroom.pipeline.pipeline import OptimizeResult, Pipeline
+from headroom.providers.anthropic import AnthropicProvider
+from headroom.providers.base import JSONObject, Provider, parse_json_body
+from headroom.proxy.relay import RelayOptions, RelayOutcome, relay
+from headroom.proxy.upstream import Upstreams, forward_request_headers, response_headers
+
+log = logging.getLogger("headroom.proxy")
+MAX_TAPPED_JSON = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Incoming:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    tenant: str
+    disconnected: asyncio.Event | None = None
+    received_at: float = field(default_factory=time.perf_counter)
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+@dataclass(slots=True)
+class Outgoing:
+    status: int
+    headers: list[tuple[str, str]]
+    stream: AsyncIterator[bytes]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything known about one proxied LLM call once its response has finished, for accounting."""
+
+    provider: Provider
+    incoming: Incoming
+    model: str
+    streaming: bool
+    optimized: OptimizeResult
+    forwarded_at: float
+    outcome: RelayOutcome
+
+
+ExchangeSink = Callable[[Exchange], None]
+
+
+def is_bypass(incoming: Incoming, settings: Settings) -> bool:
+    return not settings.optimize or (incoming.header("x-headroom-bypass") or "").lower() == "true"
+
+
+class ProxyService:
+    def __init__(self, settings: Settings, upstreams: Upstreams, pipeline: Pipeline, sink: ExchangeSink) -> None:
+        self._settings = settings
+        self._upstreams = upstreams
+        self._pipeline = pipeline
+        self._sink = sink
+
+    async def optimize(self, provider: Provider, incoming: Incoming, body: JSONObject) -> OptimizeResult:
+        """Compress `body` in place; a pipeline fault leaves the request as it was (fail open)."""
+        blocks = provider.blocks(body)
+        if not self._pipeline.worth_trying(blocks):
+            return OptimizeResult()
+        conversation = conversation_id(incoming.tenant, dict(incoming.headers), provider, body)
+        try:
+            return await asyncio.to_thread(
+                self._pipeline.optimize, provider, body, tenant=incoming.tenant, conversation=conversation
+            )
+        except HeadroomError:
+            raise
+        except Exception as exc:  # fail open: forward the original bytes and count the failure
+            log.warning("optimization failed open: %s", type(exc).__name__)
+            return OptimizeResult(failures=1)
+
+    async def forward_llm(self, provider: Provider, incoming: Incoming) -> Outgoing:
+        body_bytes = incoming.body
+        optimized = OptimizeResult()
+        streaming = False
+        model = ""
+        if not is_bypass(incoming, self._settings):
+            body = provider.validate(parse_json_body(incoming.body))
+            streaming = provider.is_stream(body)
+            model = provider.model(body)
+            optimized = await self.optimize(provider, incoming, body)
+            if optimized.changed:
+                body_bytes = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        headers = forward_request_headers(incoming.headers, identity=True)
+        forwarded_at = time.perf_counter()
+        response = await self._upstreams.open(
+            provider.upstream, incoming.method, incoming.path, incoming.query, headers, body_bytes
+        )
+        streaming = streaming or response.headers.get("content-type", "").startswith("text/event-stream")
+        outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
+
+        def finished(done: RelayOutcome) -> None:
+            self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done))
+
+        options = RelayOptions(
+            provider=provider,
+            streaming=streaming,
+            ping_interval=self._settings.ping_interval if streaming and provider.upstream == "anthropic" else None,
+            disconnected=incoming.disconnected,
+            keep_body_limit=MAX_TAPPED_JSON,
+            on_done=finished,
+        )
+        out_headers = response_headers(response.headers, keep_length=not optimized.changed)
+        out_headers.append(("x-headroom-tokens-before", str(optimized.tokens_before)))
+        out_headers.append(("x-headroom-tokens-after", str(optimized.tokens_after)))
+        return Outgoing(response.status_code, out_headers, relay(response, options, outcome))
+
+    async def forward_raw(self, upstream: str, incoming: Incoming) -> Outgoing:
+        """Exact passthrough: the client's bytes to upstream and upstream's bytes back."""
+        headers = forward_request_headers(incoming.headers, identity=False)
+        body = incoming.body if incoming.body or incoming.method not in ("GET", "HEAD") else None
+        response = await self._upstreams.open(upstream, incoming.method, incoming.path, incoming.query, headers, body)
+        outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
+        options = RelayOptions(
+            provider=AnthropicProvider(), streaming=False, ping_interval=None, disconnected=incoming.disconnected
+        )
+        stream = relay(response, options, outcome)
+        return Outgoing(response.status_code, response_headers(response.headers, keep_length=True), stream)
