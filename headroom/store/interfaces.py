@@ -1,5 +1,5 @@
 """Storage interfaces. Every guarantee stated in a docstring here is checked by the contract suite
-(`tests/unit/test_store_contract.py`) against every backend.
+(`tests/unit/store/test_store_contract.py`) against every backend.
 
 All methods are synchronous; the request path calls them through a worker thread.
 Times are Unix seconds (float); `expires_at` is an absolute time. Expired entries behave as absent
@@ -8,6 +8,7 @@ even where a backend deletes them lazily (DynamoDB TTL and SQLite alike).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,7 +45,8 @@ class CounterStore(Protocol):
     def take_tokens(self, key: str, cost: float, capacity: float, refill_per_second: float, now: float) -> float:
         """Token bucket that starts full at `capacity` and refills continuously. If `cost` tokens are
         available, take them atomically and return 0.0; otherwise take nothing and return the seconds
-        until `cost` tokens will be available (> 0)."""
+        until `cost` tokens will be available (> 0; `math.inf` if `cost` exceeds `capacity` or nothing
+        refills)."""
         ...
 
 
@@ -93,7 +95,7 @@ class SavingsTotals:
 
 
 class SavingsStore(Protocol):
-    """Durable savings history."""
+    """Durable savings history. A backend may prune its oldest events; the totals never forget them."""
 
     def record(self, event: SavingsEvent) -> None:
         """Append one event; lifetime totals include it once recorded, across restarts."""
@@ -162,7 +164,7 @@ class ToinStore(Protocol):
     """Tool-output intelligence: counters per pattern, aggregated across tenants."""
 
     def record(self, pattern: str, compressions: int = 0, retrievals: int = 0, fields: tuple[str, ...] = ()) -> None:
-        """Atomically add to the pattern's counters and to each named field's retrieval count."""
+        """Atomically add to the pattern's counters and add one to each named field's retrieval count."""
         ...
 
     def get(self, pattern: str) -> ToinPattern | None: ...
@@ -181,3 +183,9 @@ class Stores:
     conversations: ConversationStore
     toin: ToinStore
     backend: str = "memory"
+    closer: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        """Release the backend's connections and clients; the stores must not be used afterwards."""
+        if self.closer is not None:
+            self.closer()
