@@ -55,7 +55,7 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     upstreams = Upstreams(settings)
     pipeline = Pipeline(settings, stores)
     recorder = Recorder(settings, stores)
-    service = ProxyService(settings, upstreams, pipeline, recorder.record_exchange)
+    service = ProxyService(settings, upstreams, pipeline, stores.blobs, recorder.record_exchange)
 
     app: HeadroomApp = falcon.asgi.App()
     if lifespan:

@@ -60,3 +60,14 @@ def has_tool(tools: list[object]) -> bool:
             if name == RETRIEVE_TOOL:
                 return True
     return False
+
+
+def ensure_tool(provider: str, body: JSONObject) -> bool:
+    """Append the retrieval tool to the request's tools (at the end, so the existing prefix is kept); True if added."""
+    tools = body.get("tools")
+    if tools is None:
+        tools = body["tools"] = []
+    if not isinstance(tools, list) or has_tool(tools):
+        return False
+    tools.append(tool_definition(provider))
+    return True

@@ -25,6 +25,7 @@ from headroom.store.interfaces import Stores
 
 CompressFn = Callable[[str, CompressionContext], Compressed | None]
 UNCHANGED = "\x00"
+RETRIEVAL_FLAG = "retrieval_tool"
 
 
 @dataclass(slots=True)
@@ -36,6 +37,8 @@ class OptimizeResult:
     ccr_hashes: list[str] = field(default_factory=list)
     failures: int = 0
     reused_forms: int = 0
+    retrieval_enabled: bool = False
+    has_markers: bool = False
 
     @property
     def tokens_saved(self) -> int:
@@ -126,15 +129,31 @@ class Pipeline:
                 if form.ccr_hash:
                     result.ccr_hashes.append(form.ccr_hash)
                 self._apply(block, form.text, result)
+        expires = now + self._settings.ccr_ttl
         if new_forms:
-            self._stores.conversations.put_forms(conversation, new_forms, now + self._settings.ccr_ttl)
+            self._stores.conversations.put_forms(conversation, new_forms, expires)
+        self._keep_retrieval_tool(provider, body, conversation, result, now, expires)
         return result
+
+    def _keep_retrieval_tool(
+        self, provider: Provider, body: JSONObject, conversation: str, result: OptimizeResult, now: float, expires: float
+    ) -> None:
+        """Once a conversation carries a marker, the retrieval tool stays in its tools so the prefix never flips."""
+        flagged = self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, now) is not None
+        if not (flagged or result.has_markers):
+            return
+        if markers.ensure_tool(provider.name, body):
+            result.changed = True
+        result.retrieval_enabled = True
+        if not flagged:
+            self._stores.conversations.set_flag(conversation, RETRIEVAL_FLAG, "1", expires)
 
     def _apply(self, block: Block, text: str, result: OptimizeResult) -> None:
         before = self.tokens(block.text)
         after = self.tokens(text)
         block.set_text(text)
         result.changed = True
+        result.has_markers = result.has_markers or markers.RETRIEVE_TOOL in text
         result.tokens_before += before
         result.tokens_after += after
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -51,13 +51,15 @@ def _stream_error_event(provider: Provider, error: HeadroomError) -> bytes:
     return b"event: error\ndata: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def relay(response: httpx.Response, options: RelayOptions, outcome: RelayOutcome) -> AsyncIterator[bytes]:
-    """Yield upstream bytes unchanged, in order, as they arrive."""
+async def relay(
+    source: AsyncIterator[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
+) -> AsyncIterator[bytes]:
+    """Yield the source's bytes unchanged, in order, as they arrive; `close` releases the upstream response."""
     provider = options.provider
     reader = SseReader(lambda event, data: provider.read_event(outcome.tap, event, data)) if options.streaming else None
     if options.keep_body_limit and not options.streaming:
         outcome.body = bytearray()
-    chunks = response.aiter_raw().__aiter__()
+    chunks = source.__aiter__()
     watcher = asyncio.ensure_future(options.disconnected.wait()) if options.disconnected else None
     at_boundary = True
     pending: asyncio.Future[bytes] | None = None
@@ -96,8 +98,8 @@ async def relay(response: httpx.Response, options: RelayOptions, outcome: RelayO
             elif outcome.body is not None and len(outcome.body) + len(chunk) <= options.keep_body_limit:
                 outcome.body.extend(chunk)
             yield chunk
-    except httpx.HTTPError as exc:
-        error = translate_stream_error(exc)
+    except (httpx.HTTPError, HeadroomError) as exc:
+        error = exc if isinstance(exc, HeadroomError) else translate_stream_error(exc)
         outcome.upstream_error = error.message
         if options.streaming and provider.upstream == "anthropic":
             yield _stream_error_event(provider, error)
@@ -110,7 +112,7 @@ async def relay(response: httpx.Response, options: RelayOptions, outcome: RelayO
                 await pending
         if watcher is not None:
             watcher.cancel()
-        await response.aclose()
+        await close()
         if reader is not None:
             reader.close()
         elif outcome.body is not None:

@@ -7,9 +7,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+import httpx
+
+from headroom.ccr.interception import RetrievalRounds
 from headroom.config import Settings
 from headroom.context.identity import conversation_id
 from headroom.errors import HeadroomError
@@ -18,6 +21,7 @@ from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.base import JSONObject, Provider, parse_json_body
 from headroom.proxy.relay import RelayOptions, RelayOutcome, relay
 from headroom.proxy.upstream import Upstreams, forward_request_headers, response_headers
+from headroom.store.interfaces import BlobStore
 
 log = logging.getLogger("headroom.proxy")
 MAX_TAPPED_JSON = 8 * 1024 * 1024
@@ -70,8 +74,11 @@ def is_bypass(incoming: Incoming, settings: Settings) -> bool:
 
 
 class ProxyService:
-    def __init__(self, settings: Settings, upstreams: Upstreams, pipeline: Pipeline, sink: ExchangeSink) -> None:
+    def __init__(
+        self, settings: Settings, upstreams: Upstreams, pipeline: Pipeline, blobs: BlobStore, sink: ExchangeSink
+    ) -> None:
         self._settings = settings
+        self._blobs = blobs
         self._upstreams = upstreams
         self._pipeline = pipeline
         self._sink = sink
@@ -93,14 +100,13 @@ class ProxyService:
             return OptimizeResult(failures=1)
 
     async def forward_llm(self, provider: Provider, incoming: Incoming) -> Outgoing:
+        body: JSONObject | None = None
         body_bytes = incoming.body
         optimized = OptimizeResult()
         streaming = False
-        model = ""
         if not is_bypass(incoming, self._settings):
             body = provider.validate(parse_json_body(incoming.body))
             streaming = provider.is_stream(body)
-            model = provider.model(body)
             optimized = await self.optimize(provider, incoming, body)
             if optimized.changed:
                 body_bytes = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -111,10 +117,12 @@ class ProxyService:
         )
         streaming = streaming or response.headers.get("content-type", "").startswith("text/event-stream")
         outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
+        model = provider.model(body) if body is not None else ""
 
         def finished(done: RelayOutcome) -> None:
             self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done))
 
+        source, close, rewritten = self._response_source(provider, incoming, headers, body, optimized, response)
         options = RelayOptions(
             provider=provider,
             streaming=streaming,
@@ -123,10 +131,44 @@ class ProxyService:
             keep_body_limit=MAX_TAPPED_JSON,
             on_done=finished,
         )
-        out_headers = response_headers(response.headers, keep_length=not optimized.changed)
+        out_headers = response_headers(response.headers, keep_length=not rewritten)
         out_headers.append(("x-headroom-tokens-before", str(optimized.tokens_before)))
         out_headers.append(("x-headroom-tokens-after", str(optimized.tokens_after)))
-        return Outgoing(response.status_code, out_headers, relay(response, options, outcome))
+        return Outgoing(response.status_code, out_headers, relay(source, close, options, outcome))
+
+    def _response_source(
+        self,
+        provider: Provider,
+        incoming: Incoming,
+        headers: list[tuple[str, str]],
+        body: JSONObject | None,
+        optimized: OptimizeResult,
+        response: httpx.Response,
+    ) -> tuple[AsyncIterator[bytes], Callable[[], Awaitable[None]], bool]:
+        """The bytes to relay: upstream's own, or (when the retrieval tool is in play) the spliced rounds."""
+        if body is None or not optimized.retrieval_enabled or response.status_code != 200:
+            return response.aiter_raw(), response.aclose, False
+        rounds = RetrievalRounds(
+            self._upstreams,
+            self._blobs,
+            provider,
+            (incoming.method, incoming.path, incoming.query, headers),
+            incoming.tenant,
+            self._settings.max_retrieval_rounds,
+        )
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if is_sse and provider.name == "anthropic":
+            spliced = rounds.anthropic_stream(body, response)
+        elif not is_sse:
+            spliced = rounds.json_rounds(body, response)
+        else:
+            return response.aiter_raw(), response.aclose, False
+
+        async def close() -> None:
+            await response.aclose()
+            await spliced.aclose()  # type: ignore[attr-defined]
+
+        return spliced, close, True
 
     async def forward_raw(self, upstream: str, incoming: Incoming) -> Outgoing:
         """Exact passthrough: the client's bytes to upstream and upstream's bytes back."""
@@ -137,5 +179,5 @@ class ProxyService:
         options = RelayOptions(
             provider=AnthropicProvider(), streaming=False, ping_interval=None, disconnected=incoming.disconnected
         )
-        stream = relay(response, options, outcome)
+        stream = relay(response.aiter_raw(), response.aclose, options, outcome)
         return Outgoing(response.status_code, response_headers(response.headers, keep_length=True), stream)
