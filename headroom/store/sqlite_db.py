@@ -1,0 +1,151 @@
+"""One SQLite database file shared by every worker process: a small connection pool, WAL, the schema, and
+the opportunistic purge of expired rows."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from headroom.errors import NotReady
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+PURGE_EVERY = 512
+PURGE_BATCH = 1000
+EXPIRING_TABLES = ("blobs", "counters", "buckets", "responses", "forms", "flags")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    tenant TEXT NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (tenant, key));
+CREATE INDEX IF NOT EXISTS blobs_expiry ON blobs (expires_at);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY, value REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at);
+CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS buckets_expiry ON buckets (expires_at);
+CREATE TABLE IF NOT EXISTS savings_events (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, tenant TEXT NOT NULL,
+    tokens_before INTEGER NOT NULL, tokens_after INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_5m_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_without_usd REAL NOT NULL,
+    latency_ms REAL NOT NULL, overhead_ms REAL NOT NULL, response_cached INTEGER NOT NULL, status INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS savings_events_ts ON savings_events (ts);
+CREATE TABLE IF NOT EXISTS savings_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1), requests INTEGER NOT NULL, tokens_before INTEGER NOT NULL,
+    tokens_after INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL, cache_write_5m_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_without_usd REAL NOT NULL,
+    response_cache_hits INTEGER NOT NULL, first_ts REAL, last_ts REAL);
+CREATE TABLE IF NOT EXISTS responses (
+    tenant TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
+    streamed INTEGER NOT NULL, expires_at REAL NOT NULL, last_used INTEGER NOT NULL, PRIMARY KEY (tenant, key));
+CREATE INDEX IF NOT EXISTS responses_lru ON responses (tenant, last_used);
+CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
+CREATE TABLE IF NOT EXISTS forms (
+    conversation TEXT NOT NULL, hash TEXT NOT NULL, form TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (conversation, hash));
+CREATE INDEX IF NOT EXISTS forms_expiry ON forms (expires_at);
+CREATE TABLE IF NOT EXISTS flags (
+    conversation TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (conversation, name));
+CREATE INDEX IF NOT EXISTS flags_expiry ON flags (expires_at);
+CREATE TABLE IF NOT EXISTS toin (
+    pattern TEXT PRIMARY KEY, compressions INTEGER NOT NULL, retrievals INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS toin_fields (
+    pattern TEXT NOT NULL, field TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (pattern, field));
+"""
+
+
+class SqliteDatabase:
+    """A pool of connections to one file. Each connection is used by one thread at a time; writes that read
+    before they write run in `BEGIN IMMEDIATE` transactions, so they are atomic across processes too."""
+
+    def __init__(self, path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._closed = False
+        self._writes = itertools.count(1)
+        with self.transaction() as conn:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise NotReady("state store is closed")
+            if self._idle:
+                return self._idle.pop()
+        conn = self._open()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode: each statement is its own atomic transaction."""
+        conn = self._acquire()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise NotReady(f"state store error: {exc}") from exc
+        finally:
+            self._release(conn)
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction; a write one holds the database's write lock from its first statement, a read one
+        sees one consistent snapshot."""
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def wrote(self, table: str) -> None:
+        """Count a write; every PURGE_EVERY writes, delete a batch of expired rows from `table`."""
+        if next(self._writes) % PURGE_EVERY or table not in EXPIRING_TABLES:
+            return
+        with self.connection() as conn:
+            conn.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
+                (time.time(), PURGE_BATCH),
+            )
+
+    def close(self) -> None:
+        """Close every connection; later use raises NotReady. Idempotent."""
+        with self._lock:
+            self._closed = True
+            conns, self._all, self._idle = self._all, [], []
+        for conn in conns:
+            conn.close()

@@ -1,0 +1,136 @@
+"""SQLite savings history (events plus a durable totals row updated in the same transaction) and the per-tenant
+LRU response cache."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+
+from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsTotals
+from headroom.store.sqlite_db import PURGE_EVERY, SqliteDatabase
+from headroom.store.totals import SUMMED_FIELDS
+
+EVENTS_KEPT = 500_000
+EVENT_COLUMNS = (
+    "ts",
+    "provider",
+    "model",
+    "tenant",
+    "tokens_before",
+    "tokens_after",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cost_usd",
+    "cost_without_usd",
+    "latency_ms",
+    "overhead_ms",
+    "response_cached",
+    "status",
+)
+INSERT_EVENT = f"INSERT INTO savings_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+ADD_TOTALS = (
+    f"INSERT INTO savings_totals (id, requests, {', '.join(SUMMED_FIELDS)}, response_cache_hits, first_ts, last_ts) "
+    f"VALUES (1, 1, {', '.join('?' * len(SUMMED_FIELDS))}, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "requests = requests + 1, "
+    + ", ".join(f"{name} = {name} + excluded.{name}" for name in SUMMED_FIELDS)
+    + ", response_cache_hits = response_cache_hits + excluded.response_cache_hits, "
+    "first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
+)
+TOTALS_COLUMNS = ("requests", *SUMMED_FIELDS, "response_cache_hits", "first_ts", "last_ts")
+
+
+class SqliteSavingsStore:
+    def __init__(self, db: SqliteDatabase, events_kept: int = EVENTS_KEPT) -> None:
+        self._db = db
+        self._events_kept = events_kept
+        self._records = itertools.count(1)
+
+    def record(self, event: SavingsEvent) -> None:
+        row = tuple(getattr(event, name) for name in EVENT_COLUMNS)
+        totals = (*(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached), event.ts, event.ts)
+        with self._db.transaction() as conn:
+            conn.execute(INSERT_EVENT, row)
+            conn.execute(ADD_TOTALS, totals)
+        if next(self._records) % PURGE_EVERY == 0:
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop the oldest events beyond the kept number; the totals row already counts them."""
+        with self._db.connection() as conn:
+            conn.execute(
+                "DELETE FROM savings_events WHERE id <= (SELECT max(id) FROM savings_events) - ?",
+                (self._events_kept,),
+            )
+
+    def totals(self) -> SavingsTotals:
+        with self._db.connection() as conn:
+            row = conn.execute(f"SELECT {', '.join(TOTALS_COLUMNS)} FROM savings_totals WHERE id = 1").fetchone()
+        return SavingsTotals() if row is None else SavingsTotals(**dict(zip(TOTALS_COLUMNS, row, strict=True)))
+
+    def events(self, since: float | None = None, limit: int | None = None) -> list[SavingsEvent]:
+        query = f"SELECT {', '.join(EVENT_COLUMNS)} FROM savings_events WHERE ts >= ? ORDER BY ts DESC, id DESC"
+        args: tuple[float, ...] | tuple[float, int] = (-math.inf if since is None else since,)
+        if limit is not None:
+            query += " LIMIT ?"
+            args = (args[0], max(0, limit))
+        with self._db.connection() as conn:
+            rows = conn.execute(query, args).fetchall()
+        events = []
+        for row in reversed(rows):
+            values = dict(zip(EVENT_COLUMNS, row, strict=True))
+            values["response_cached"] = bool(values["response_cached"])
+            events.append(SavingsEvent(**values))
+        return events
+
+
+class SqliteResponseCacheStore:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    def get_response(self, tenant: str, key: str, now: float) -> CachedResponse | None:
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "UPDATE responses SET last_used = (SELECT max(last_used) + 1 FROM responses WHERE tenant = :tenant) "
+                "WHERE tenant = :tenant AND key = :key AND expires_at > :now "
+                "RETURNING status, headers, body, streamed",
+                {"tenant": tenant, "key": key, "now": now},
+            ).fetchall()
+        if not rows:
+            return None
+        status, headers, body, streamed = rows[0]
+        pairs = tuple((str(name), str(value)) for name, value in json.loads(headers))
+        return CachedResponse(int(status), pairs, bytes(body), bool(streamed))
+
+    def put_response(
+        self, tenant: str, key: str, response: CachedResponse, expires_at: float, max_entries: int
+    ) -> None:
+        headers = json.dumps([list(pair) for pair in response.headers])
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO responses (tenant, key, status, headers, body, streamed, expires_at, last_used) "
+                "VALUES (:tenant, :key, :status, :headers, :body, :streamed, :exp, "
+                "(SELECT coalesce(max(last_used), 0) + 1 FROM responses WHERE tenant = :tenant)) "
+                "ON CONFLICT (tenant, key) DO UPDATE SET status = excluded.status, headers = excluded.headers, "
+                "body = excluded.body, streamed = excluded.streamed, expires_at = excluded.expires_at, "
+                "last_used = excluded.last_used",
+                {
+                    "tenant": tenant,
+                    "key": key,
+                    "status": response.status,
+                    "headers": headers,
+                    "body": bytes(response.body),
+                    "streamed": int(response.streamed),
+                    "exp": min(expires_at, 1e15),
+                },
+            )
+            conn.execute("DELETE FROM responses WHERE tenant = ? AND expires_at <= ?", (tenant, time.time()))
+            conn.execute(
+                "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses WHERE tenant = ? "
+                "ORDER BY last_used DESC LIMIT -1 OFFSET ?)",
+                (tenant, max(0, max_entries)),
+            )
