@@ -21,8 +21,8 @@ _DIFF = re.compile(
 _TEST = re.compile(
     r"^\s*(=== RUN |--- (FAIL|PASS|SKIP): |(PASS|FAIL|ok)\s+\S+\s+(\d+\.\d+s|\(cached\))|=+ test session starts|"
     r"<testsuites?[ >]|<testcase |Tests:\s+\d+|Test Suites:\s+\d+|(PASS|FAIL) \S+\.(test|spec)\.[jt]sx?|"
-    r"\S+::\S+ (PASSED|FAILED|ERROR|SKIPPED)|=+ .*(passed|failed).* in [\d.]+s|_{3,} \S.* _{3,}$|E {3,}\w+(Error|Exception)\b|"
-    r"\S+\.py:\d+: \w*(Error|Exception)$)",
+    r"\S+::\S+ (PASSED|FAILED|ERROR|SKIPPED)|=+ .*(passed|failed).* in [\d.]+s|_{3,} \S.* _{3,}$|"
+    r"E {3,}\w+(Error|Exception)\b|\S+\.py:\d+: \w*(Error|Exception)$)",
     re.M,
 )
 _TEST_EVENT_JSON = re.compile(r'"Action":\s*"(run|pass|fail|output|skip)"|"type":\s*"test(Start|Done)"')

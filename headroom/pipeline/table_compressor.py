@@ -1,0 +1,121 @@
+"""CLI table compressor (kubectl get, ps, docker ps, ls -l): keep the header, the rows the query names and the
+rows that stand out (a status unlike the majority, restarts, not-ready counts), verbatim; count the rest by status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from headroom.pipeline.relevance import bm25_scores, top_indices
+from headroom.pipeline.types import Compressed, CompressionContext, omitted
+
+_COLUMN = re.compile(r"\S+(?: \S+)*")
+_STATUS_HEADERS = frozenset({"STATUS", "STATE", "PHASE", "HEALTH", "CONDITION", "RESULT", "STAT"})
+_COUNT_HEADERS = frozenset({"RESTARTS", "ERRORS", "FAILURES", "FAILED", "RETRIES"})
+_READY = re.compile(r"^(\d+)/(\d+)$")
+_LEADING_INT = re.compile(r"^(\d+)")
+_MIN_ROWS = 8
+_KEEP_ALL_CHARS = 2_000
+_KEEP_RELEVANT = 15
+_MIN_GAIN = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    header_index: int
+    names: list[str]
+    starts: list[int]
+    rows: list[int]  # line indices of the table's rows
+
+
+def _find_table(lines: list[str]) -> _Table | None:
+    """The first line with three or more upper-case column titles, and the aligned lines under it."""
+    for index, line in enumerate(lines[:20]):
+        columns = list(_COLUMN.finditer(line.rstrip()))
+        if len(columns) >= 3 and line.strip() == line.strip().upper() and any(c.isalpha() for c in line):
+            rows = [i for i in range(index + 1, len(lines)) if lines[i].strip()]
+            if len(rows) < _MIN_ROWS:
+                return None
+            starts = [c.start() for c in columns]
+            return _Table(index, [c.group(0) for c in columns], starts, rows)
+    return None
+
+
+def _cells(line: str, starts: list[int]) -> list[str]:
+    bounds = [*starts[1:], len(line) + 1]
+    return [line[start:end].strip() for start, end in zip(starts, bounds, strict=True)]
+
+
+def _stands_out(table: _Table, cells: list[list[str]]) -> set[int]:
+    """Row positions whose status differs from the majority or whose counters are non-zero."""
+    found: set[int] = set()
+    for col, name in enumerate(table.names):
+        values = [row[col] for row in cells]
+        if name in _STATUS_HEADERS:
+            majority = Counter(values).most_common(1)[0][0]
+            found.update(i for i, v in enumerate(values) if v != majority)
+        elif name in _COUNT_HEADERS:
+            for i, value in enumerate(values):
+                match = _LEADING_INT.match(value)
+                if match and int(match.group(1)) > 0:
+                    found.add(i)
+        elif name == "READY":
+            for i, value in enumerate(values):
+                ready = _READY.match(value)
+                if ready and int(ready.group(1)) < int(ready.group(2)):
+                    found.add(i)
+    return found
+
+
+def _summary(table: _Table, cells: list[list[str]], dropped: list[int]) -> str:
+    marker = omitted(len(dropped), "rows" if len(dropped) != 1 else "row")
+    for col, name in enumerate(table.names):
+        if name in _STATUS_HEADERS:
+            counts = Counter(cells[i][col] for i in dropped)
+            return f"{marker} ({name}: " + ", ".join(f"{v} {n}" for v, n in counts.most_common()) + ")"
+    return marker
+
+
+class TableCompressor:
+    """Column-aligned CLI tables; kept rows stay byte-identical."""
+
+    name = "table"
+
+    def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        lines = text.split("\n")
+        table = _find_table(lines)
+        if table is None or sum(len(lines[i]) for i in table.rows) <= _KEEP_ALL_CHARS // max(1, ctx.depth):
+            return None
+        cells = [_cells(lines[i], table.starts) for i in table.rows]
+        keep = _stands_out(table, cells)
+        scores = bm25_scores([lines[i] for i in table.rows], ctx.query)
+        best = max(scores, default=0.0)
+        keep.update(top_indices(scores, _KEEP_RELEVANT // max(1, ctx.depth), min_score=best * 0.5))
+        for pattern in ctx.keep_patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error:
+                continue
+            keep.update(pos for pos, i in enumerate(table.rows) if compiled.search(lines[i]))
+        position = {line_index: pos for pos, line_index in enumerate(table.rows)}
+        out: list[str] = []
+        dropped: list[int] = []
+        for index, line in enumerate(lines):
+            pos = position.get(index)
+            if pos is None and index > table.header_index and not line.strip():
+                continue
+            if pos is not None and pos not in keep:
+                dropped.append(pos)
+                continue
+            if dropped:
+                out.append(_summary(table, cells, dropped))
+                dropped = []
+            out.append(line)
+        if dropped:
+            out.append(_summary(table, cells, dropped))
+        result = "\n".join(out)
+        if len(result) > (1 - _MIN_GAIN) * len(text):
+            return None
+        return Compressed(text=result, lossless=False, transform="table_rows")
