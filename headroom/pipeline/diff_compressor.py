@@ -1,5 +1,5 @@
 """Diff compressor for unified diffs and `git format-patch` output: keep the message, file headers, hunk
-headers and every changed line; trim runs of unchanged context to one line on each side, with a count."""
+headers and every changed line; unchanged context lines go, and each hunk header says how many it lost."""
 
 from __future__ import annotations
 
@@ -8,18 +8,7 @@ import re
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-_CONTEXT_KEPT = 1
 _MIN_GAIN = 0.10
-
-
-def _trim_context(run: list[str], before_change: bool, after_change: bool) -> list[str]:
-    """A run of unchanged lines inside a hunk, cut to the lines next to a change."""
-    head = _CONTEXT_KEPT if after_change else 0
-    tail = _CONTEXT_KEPT if before_change else 0
-    if len(run) <= head + tail + 1:
-        return run
-    kept_tail = run[len(run) - tail :] if tail else []
-    return [*run[:head], omitted(len(run) - head - tail, "unchanged lines"), *kept_tail]
 
 
 def _hunk_sizes(header: str) -> tuple[int, int] | None:
@@ -32,47 +21,40 @@ def _hunk_sizes(header: str) -> tuple[int, int] | None:
 
 
 class DiffCompressor:
-    """Unified diffs with their context trimmed."""
+    """Unified diffs without their unchanged context lines; each hunk header counts what it lost."""
 
     name = "diff"
 
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
         out: list[str] = []
-        run: list[str] = []
         old_left = new_left = 0
+        header_at = -1
+        dropped = 0
         hunks = 0
-        last_was_change = False
         for line in text.split("\n"):
             if old_left > 0 or new_left > 0:
                 if line.startswith("-"):
                     old_left -= 1
                 elif line.startswith("+"):
                     new_left -= 1
-                elif line.startswith("\\"):
-                    out.append(line)
-                    continue
-                else:
+                elif not line.startswith("\\"):
                     old_left -= 1
                     new_left -= 1
-                    run.append(line)
+                    dropped += 1
                     continue
-                if run:
-                    out.extend(_trim_context(run, True, last_was_change))
-                    run = []
-                last_was_change = True
                 out.append(line)
                 continue
-            if run:
-                out.extend(_trim_context(run, False, last_was_change))
-                run = []
-            last_was_change = False
+            if dropped:
+                out[header_at] += " " + omitted(dropped, "unchanged lines")
+                dropped = 0
             sizes = _hunk_sizes(line) if line.startswith("@@ ") else None
             if sizes is not None:
                 hunks += 1
                 old_left, new_left = sizes
+                header_at = len(out)
             out.append(line)
-        if run:
-            out.extend(_trim_context(run, False, last_was_change))
+        if dropped:
+            out[header_at] += " " + omitted(dropped, "unchanged lines")
         if hunks == 0:
             return None
         result = "\n".join(out)

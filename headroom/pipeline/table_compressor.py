@@ -18,7 +18,8 @@ _READY = re.compile(r"^(\d+)/(\d+)$")
 _LEADING_INT = re.compile(r"^(\d+)")
 _MIN_ROWS = 8
 _KEEP_ALL_CHARS = 2_000
-_KEEP_RELEVANT = 15
+_KEEP_RELEVANT = 10
+_KEEP_COUNTED = 5
 _MIN_GAIN = 0.10
 
 
@@ -57,10 +58,9 @@ def _stands_out(table: _Table, cells: list[list[str]]) -> set[int]:
             majority = Counter(values).most_common(1)[0][0]
             found.update(i for i, v in enumerate(values) if v != majority)
         elif name in _COUNT_HEADERS:
-            for i, value in enumerate(values):
-                match = _LEADING_INT.match(value)
-                if match and int(match.group(1)) > 0:
-                    found.add(i)
+            counted = [(int(m.group(1)), i) for i, v in enumerate(values) if (m := _LEADING_INT.match(v))]
+            nonzero = sorted(((n, i) for n, i in counted if n > 0), key=lambda ni: (-ni[0], ni[1]))
+            found.update(i for _, i in nonzero[:_KEEP_COUNTED])
         elif name == "READY":
             for i, value in enumerate(values):
                 ready = _READY.match(value)
