@@ -1,0 +1,101 @@
+"""Rate limits: per-tenant request and token buckets with retry_after, shared through the counter store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from headroom.accounting.rate_limit import RateLimiter
+from headroom.config import Settings
+from headroom.errors import RateLimited
+from headroom.store.interfaces import Stores
+from headroom.store.memory import memory_stores
+from headroom.store.sqlite import sqlite_stores
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    bundle = memory_stores() if request.param == "memory" else sqlite_stores(tmp_path / "state.db")
+    try:
+        yield bundle
+    finally:
+        bundle.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_per_minute_with_retry_after(stores: Stores) -> None:
+    clock = Clock()
+    limiter = RateLimiter(stores.counters, rpm=3, tpm=0, clock=clock)
+    for _ in range(3):
+        limiter.check("alice", 10)
+    with pytest.raises(RateLimited) as caught:
+        limiter.check("alice", 10)
+    assert caught.value.retry_after == pytest.approx(20.0)
+    assert "3 requests per minute" in caught.value.message
+    limiter.check("bob", 10)
+    clock.now += 20.0
+    limiter.check("alice", 10)
+    stats = limiter.stats()
+    assert (stats.allowed, stats.limited_requests, stats.limited_tokens) == (5, 1, 0)
+
+
+def test_tokens_per_minute(stores: Stores) -> None:
+    clock = Clock()
+    limiter = RateLimiter(stores.counters, rpm=0, tpm=6000, clock=clock)
+    limiter.check("alice", 5000)
+    with pytest.raises(RateLimited, match="6000 input tokens") as caught:
+        limiter.check("alice", 2000)
+    assert caught.value.retry_after == pytest.approx(10.0)
+    clock.now += 10.0
+    limiter.check("alice", 2000)
+    assert limiter.stats().limited_tokens == 1
+
+
+def test_a_request_larger_than_the_allowance_waits_for_a_full_bucket(stores: Stores) -> None:
+    clock = Clock()
+    limiter = RateLimiter(stores.counters, rpm=0, tpm=1000, clock=clock)
+    limiter.check("alice", 50_000)
+    with pytest.raises(RateLimited) as caught:
+        limiter.check("alice", 50_000)
+    assert caught.value.retry_after == pytest.approx(60.0)
+    clock.now += 60.0
+    limiter.check("alice", 50_000)
+
+
+def test_disabled_is_a_no_op(stores: Stores) -> None:
+    limiter = RateLimiter(stores.counters, rpm=1, tpm=1, enabled=False)
+    for _ in range(5):
+        limiter.check("alice", 10**9)
+    assert not limiter.enabled
+    assert limiter.stats().as_dict()["allowed"] == 0
+
+
+def test_limiters_in_two_workers_share_the_bucket(tmp_path: Path) -> None:
+    clock = Clock()
+    first, second = sqlite_stores(tmp_path / "s.db"), sqlite_stores(tmp_path / "s.db")
+    try:
+        RateLimiter(first.counters, rpm=2, tpm=0, clock=clock).check("alice", 1)
+        RateLimiter(second.counters, rpm=2, tpm=0, clock=clock).check("alice", 1)
+        with pytest.raises(RateLimited):
+            RateLimiter(first.counters, rpm=2, tpm=0, clock=clock).check("alice", 1)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_from_settings() -> None:
+    limiter = RateLimiter.from_settings(Settings(rpm=7, tpm=0, rate_limit_enabled=True), memory_stores().counters)
+    stats = limiter.stats()
+    assert (stats.enabled, stats.rpm, stats.tpm) == (True, 7, 0)
+    off = RateLimiter.from_settings(Settings(rate_limit_enabled=False), memory_stores().counters)
+    assert not off.enabled
