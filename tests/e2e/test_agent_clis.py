@@ -5,6 +5,7 @@ closed local port so any request to another host fails instead of leaving the ma
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from headroom.wrap import wrap_command
 from tests.fakes.processes import REPO_ROOT, FakeUpstream, ProxyProcess
+from tests.fakes.scenario import IdSource
 
 pytestmark = pytest.mark.e2e
 
@@ -95,11 +97,22 @@ def generation_bodies(upstream: FakeUpstream, path: str) -> list[dict[str, Any]]
     return [request.json() for request in upstream.requests(path) if request.method == "POST"]
 
 
+def fake_signature(upstream: FakeUpstream, path: str) -> str:
+    """The thinking signature the fake sent in reply to the first request: derived from the bytes it received."""
+    first = next(request for request in upstream.requests(path) if request.method == "POST")
+    return IdSource(first.body).next("sig_", 64)
+
+
 def test_claude_code_runs_a_bash_tool_through_the_proxy(
     proxy: ProxyProcess, fake_upstream: FakeUpstream, home: Path
 ) -> None:
     fake_upstream.enqueue(
-        {"scenario": "tool_use", "tool": "Bash", "input": {"command": f"echo {TOOL_OUTPUT}", "description": "Greet"}},
+        {
+            "scenario": "tool_use",
+            "thinking": True,
+            "tool": "Bash",
+            "input": {"command": f"echo {TOOL_OUTPUT}", "description": "Greet"},
+        },
         {"scenario": "text", "text": "Claude Code e2e: the tool said hello."},
     )
     wrapped = wrap_command(
@@ -115,8 +128,9 @@ def test_claude_code_runs_a_bash_tool_through_the_proxy(
     assert result["result"] == "Claude Code e2e: the tool said hello."
     first, second = generation_bodies(fake_upstream, "/v1/messages")[:2]
     assert first["stream"] is True and any(tool.get("name") == "Bash" for tool in first["tools"])
-    tool_use = second["messages"][-2]["content"][-1]
+    thinking, tool_use = second["messages"][-2]["content"][-2:]
     tool_result = second["messages"][-1]["content"][-1]
+    assert thinking["type"] == "thinking" and thinking["signature"] == fake_signature(fake_upstream, "/v1/messages")
     assert tool_use["type"] == "tool_use" and tool_use["input"]["command"] == f"echo {TOOL_OUTPUT}"
     assert tool_result["type"] == "tool_result" and tool_result["tool_use_id"] == tool_use["id"]
     assert TOOL_OUTPUT in json.dumps(tool_result["content"])
@@ -130,7 +144,7 @@ def test_codex_runs_a_function_call_through_the_proxy(
     codex_home.mkdir()
     (codex_home / "config.toml").write_text(CODEX_OFFLINE_CONFIG)
     fake_upstream.enqueue(
-        {"scenario": "tool_use", "tool": "exec_command", "input": {"cmd": f"echo {TOOL_OUTPUT}"}},
+        {"scenario": "tool_use", "thinking": True, "tool": "exec_command", "input": {"cmd": f"echo {TOOL_OUTPUT}"}},
         {"scenario": "text", "text": "Codex e2e: the tool said hello."},
     )
     prompt = ["exec", "--skip-git-repo-check", "--ephemeral", "--json", "--dangerously-bypass-approvals-and-sandbox"]
@@ -145,6 +159,9 @@ def test_codex_runs_a_function_call_through_the_proxy(
     first, second = generation_bodies(fake_upstream, "/v1/responses")[:2]
     assert first["stream"] is True and "reasoning.encrypted_content" in first.get("include", [])
     call = next(item for item in second["input"] if item.get("type") == "function_call")
+    reasoning = next(item for item in second["input"] if item.get("type") == "reasoning")
+    encrypted = base64.b64decode(reasoning["encrypted_content"]).decode()
+    assert encrypted.startswith(fake_signature(fake_upstream, "/v1/responses") + ":")
     output = second["input"][-1]
     assert output["type"] == "function_call_output" and output["call_id"] == call["call_id"]
     assert TOOL_OUTPUT in output["output"]

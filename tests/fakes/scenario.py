@@ -32,8 +32,8 @@ DEFAULT_TOOL_INPUT: dict[str, Any] = {"command": "echo hello-from-tool", "descri
 @dataclass(frozen=True)
 class Scenario:
     """One request's behaviour. Header names: x-fake-scenario, x-fake-tool, x-fake-tool-input (JSON),
-    x-fake-delay-ms, x-fake-hash, x-fake-text, x-fake-retry-after; queue specs use the keys scenario, tool,
-    input, delay_ms, hash, text, retry_after."""
+    x-fake-delay-ms, x-fake-hash, x-fake-text, x-fake-retry-after, x-fake-thinking (1: a tool call comes after
+    a thinking block); queue specs use the keys scenario, tool, input, delay_ms, hash, text, retry_after, thinking."""
 
     name: str = "text"
     tool: str | None = None
@@ -42,6 +42,7 @@ class Scenario:
     hash: str | None = None
     text: str | None = None
     retry_after: str = "1"
+    thinking: bool = False
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> Scenario:
@@ -55,6 +56,7 @@ class Scenario:
                 "hash": headers.get("x-fake-hash"),
                 "text": headers.get("x-fake-text"),
                 "retry_after": headers.get("x-fake-retry-after", "1"),
+                "thinking": headers.get("x-fake-thinking") in ("1", "true"),
             }
         )
 
@@ -74,6 +76,7 @@ class Scenario:
             hash=spec.get("hash"),
             text=spec.get("text"),
             retry_after=str(spec.get("retry_after") or "1"),
+            thinking=bool(spec.get("thinking")),
         )
 
 
@@ -143,12 +146,15 @@ def plan_turn(scenario: Scenario, conversation: Conversation, ids: IdSource) -> 
     """The blocks the fake model answers with. Error and reset scenarios still plan a text turn for the
     part of the stream sent before the failure."""
     text = scenario.text or default_text(conversation)
+    thought = Thinking(
+        f"The user sent {conversation.message_count} message(s); a short answer fits.", ids.next("sig_", 64)
+    )
     if scenario.name == "tool_use":
         tool_input = scenario.tool_input if scenario.tool_input is not None else DEFAULT_TOOL_INPUT
-        return Turn([ToolCall(ids.next(""), scenario.tool or DEFAULT_TOOL, tool_input)])
+        call = ToolCall(ids.next(""), scenario.tool or DEFAULT_TOOL, tool_input)
+        return Turn([thought, call] if scenario.thinking else [call])
     if scenario.name == "thinking":
-        thought = f"The user sent {conversation.message_count} message(s); a short answer fits."
-        return Turn([Thinking(thought, ids.next("sig_", 64)), Text(text)])
+        return Turn([thought, Text(text)])
     if scenario.name == "retrieve":
         if conversation.last_tool_result is None:
             return Turn([ToolCall(ids.next(""), RETRIEVE_TOOL, {"hash": scenario.hash or ""})])

@@ -88,6 +88,14 @@ def test_anthropic_tool_use(claude: anthropic.Anthropic, streaming: bool) -> Non
     assert message.stop_reason == "tool_use"
 
 
+def test_anthropic_thinking_before_a_tool_call(claude: anthropic.Anthropic) -> None:
+    headers = {**scenario("tool_use"), "x-fake-thinking": "1"}
+    with claude.messages.stream(model=CLAUDE, max_tokens=50, messages=ask(), extra_headers=headers) as stream:
+        message = stream.get_final_message()
+    assert [block.type for block in message.content] == ["thinking", "tool_use"]
+    assert message.stop_reason == "tool_use"
+
+
 def test_anthropic_default_tool_is_bash_echo(claude: anthropic.Anthropic) -> None:
     message = claude.messages.create(model=CLAUDE, max_tokens=50, messages=ask(), extra_headers=scenario("tool_use"))
     block = message.content[0]
