@@ -80,10 +80,16 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 @pytest.fixture
-def proxy(start_proxy: Callable[..., ProxyProcess], fake_upstream: FakeUpstream) -> Iterator[ProxyProcess]:
+def proxy(
+    request: pytest.FixtureRequest, start_proxy: Callable[..., ProxyProcess], fake_upstream: FakeUpstream
+) -> Iterator[ProxyProcess]:
+    """A proxy started with the flags in the test's indirect parameter (none by default)."""
     fake_upstream.clear()
-    yield start_proxy()
+    yield start_proxy(*getattr(request, "param", ()))
     fake_upstream.clear()
+
+
+BOTH_MODES = pytest.mark.parametrize("proxy", [(), ("--no-optimize",)], indirect=True, ids=["optimize", "passthrough"])
 
 
 @pytest.fixture
@@ -103,6 +109,7 @@ def fake_signature(upstream: FakeUpstream, path: str) -> str:
     return IdSource(first.body).next("sig_", 64)
 
 
+@BOTH_MODES
 def test_claude_code_runs_a_bash_tool_through_the_proxy(
     proxy: ProxyProcess, fake_upstream: FakeUpstream, home: Path
 ) -> None:
@@ -137,6 +144,7 @@ def test_claude_code_runs_a_bash_tool_through_the_proxy(
     assert {r.header("x-api-key") for r in fake_upstream.requests("/v1/messages")} == {"sk-ant-e2e-dummy"}
 
 
+@BOTH_MODES
 def test_codex_runs_a_function_call_through_the_proxy(
     proxy: ProxyProcess, fake_upstream: FakeUpstream, home: Path
 ) -> None:
