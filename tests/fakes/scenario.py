@@ -157,7 +157,8 @@ def plan_turn(scenario: Scenario, conversation: Conversation, ids: IdSource) -> 
         return Turn([thought, Text(text)])
     if scenario.name == "retrieve":
         if conversation.last_tool_result is None:
-            return Turn([ToolCall(ids.next(""), RETRIEVE_TOOL, {"hash": scenario.hash or ""})])
+            lead_in = Text("Let me look at the original first.")
+            return Turn([lead_in, ToolCall(ids.next(""), RETRIEVE_TOOL, {"hash": scenario.hash or ""})])
         return Turn([Text(scenario.text or f"Retrieved content: {conversation.last_tool_result}")])
     return Turn([Text(text)], midstream_error=scenario.name == "error_midstream")
 

@@ -190,10 +190,12 @@ def test_silent_stream_goes_quiet_after_message_start(upstream: FakeUpstream) ->
 def test_anthropic_retrieve_calls_the_tool_then_quotes_the_result(claude: anthropic.Anthropic) -> None:
     headers = scenario("retrieve", hash="abc123")
     first = claude.messages.create(model=CLAUDE, max_tokens=50, messages=ask(), extra_headers=headers)
-    call = first.content[0]
+    lead_in, call = first.content
+    assert lead_in.type == "text" and lead_in.text
     assert call.type == "tool_use" and call.name == "headroom_retrieve" and call.input == {"hash": "abc123"}
     result = {"type": "tool_result", "tool_use_id": call.id, "content": "the original bytes"}
-    messages = [*ask(), {"role": "assistant", "content": [call.model_dump()]}, {"role": "user", "content": [result]}]
+    assistant = {"role": "assistant", "content": [block.model_dump() for block in first.content]}
+    messages = [*ask(), assistant, {"role": "user", "content": [result]}]
     with claude.messages.stream(model=CLAUDE, max_tokens=50, messages=messages, extra_headers=headers) as stream:
         answer = stream.get_final_text()
     assert answer == "Retrieved content: the original bytes"
@@ -367,7 +369,7 @@ def test_responses_errors_and_reset(oai: openai.OpenAI) -> None:
 def test_responses_retrieve(oai: openai.OpenAI) -> None:
     headers = scenario("retrieve", hash="r1")
     first = oai.responses.create(model="gpt-5", input="need it", extra_headers=headers)
-    call = first.output[0]
+    call = first.output[-1]
     assert call.type == "function_call" and call.name == "headroom_retrieve"
     follow_up: list[Any] = [
         {"role": "user", "content": "need it"},
