@@ -108,7 +108,7 @@ def _block_events(index: int, block: Text | Thinking | ToolCall) -> list[bytes]:
 
 
 def stream(conversation: Conversation, turn: Turn, usage: CacheUsage, message_id: str, scenario: Scenario) -> Reply:
-    start_message = {
+    start_message: dict[str, Any] = {
         "id": message_id,
         "type": "message",
         "role": "assistant",

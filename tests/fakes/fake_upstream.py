@@ -158,8 +158,9 @@ def route(state: FakeState, request: Received) -> Reply:
         return json_reply(200, {"service": "fake-upstream"})
     if request.method == "GET" and (path == "/models" or path.startswith("/models/")):
         model_id = path.removeprefix("/models").removeprefix("/") or None
-        wire = anthropic_wire if _is_anthropic(request) else openai_wire
-        return wire.models_reply(model_id)
+        if _is_anthropic(request):
+            return anthropic_wire.models_reply(model_id)
+        return openai_wire.models_reply(model_id)
     if request.method == "POST" and path == "/messages/count_tokens":
         try:
             return anthropic_wire.count_tokens_reply(json.loads(request.body))

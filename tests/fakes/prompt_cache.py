@@ -105,8 +105,8 @@ class PromptCache:
         read_at = self._longest_cached(hashes, breakpoints, now)
         read = cumulative[read_at] if read_at is not None else 0
         if read_at is not None:
-            expires, ttl = self._entries[hashes[read_at]]
-            self._entries[hashes[read_at]] = (max(expires, now + ttl), ttl)
+            expires, read_ttl = self._entries[hashes[read_at]]
+            self._entries[hashes[read_at]] = (max(expires, now + read_ttl), read_ttl)
 
         for index in breakpoints:
             ttl = segments[index].ttl_seconds

@@ -142,8 +142,8 @@ def _item_events(events: _Events, block: Text | Thinking | ToolCall, item: dict[
         events.add(
             "response.output_item.added", output_index=index, item={**item, "status": "in_progress", "content": []}
         )
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-        events.add("response.content_part.added", **at, content_index=0, part=part)
+        empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        events.add("response.content_part.added", **at, content_index=0, part=empty)
         for piece in text_chunks(block.text):
             events.add("response.output_text.delta", **at, content_index=0, delta=piece, logprobs=[])
         events.add("response.output_text.done", **at, content_index=0, text=block.text, logprobs=[])
