@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         validation_alias=_env("aws_endpoint_url", "HEADROOM_AWS_ENDPOINT_URL"),
         description="Endpoint override for DynamoDB and S3 (local testing).",
     )
+    secret_arn: str | None = Field(
+        None,
+        validation_alias=_env("secret_arn", "HEADROOM_SECRET_ARN"),
+        description="Secrets Manager secret (a JSON object of HEADROOM_* settings, e.g. HEADROOM_PROXY_KEYS) read "
+        "once when a Lambda execution environment starts; its values beat the environment.",
+    )
     rpm: int = Field(600, validation_alias=_env("rpm", "HEADROOM_RPM"), description="Requests per minute per API key.")
     tpm: int = Field(
         20_000_000, validation_alias=_env("tpm", "HEADROOM_TPM"), description="Input tokens per minute per API key."
