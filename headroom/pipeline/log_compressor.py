@@ -1,0 +1,231 @@
+"""Log compressor: keeps head, tail, errors, warnings, stack traces and the lines the query is about, and folds
+every other repeated line into a template with its count and the distinct values of its most telling field.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from headroom.pipeline.log_lines import NORMAL, PROBLEM, WARNING, severity, trace_blocks
+from headroom.pipeline.log_templates import (
+    LineGroup,
+    LineTokens,
+    facet_position,
+    facet_values,
+    group_lines,
+    render,
+    template_key,
+)
+from headroom.pipeline.relevance import bm25_scores, query_terms
+from headroom.pipeline.types import Compressed, CompressionContext, omitted
+
+_MIN_LINES = 8
+_MIN_GAIN = 0.10
+_RELEVANT_PER_KEY = 1
+_RERANKED = 100
+_RELATIVE_SCORE = 0.2
+_SHORTLIST_PER_KEY = 4
+_MAX_TEMPLATE_CHARS = 400
+_PATTERNS_HEADER = "Repeated line patterns ([count×] template; <N>, <IP>, <TS>, <*> mark fields that vary):"
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    head: int
+    tail: int
+    relevant: int
+    verbatim_warnings: int
+    verbatim_problems: int
+    problem_values: int
+    values: int
+    patterns: int
+
+
+_BUDGETS = {
+    1: _Budget(
+        head=5, tail=5, relevant=16, verbatim_warnings=10, verbatim_problems=3, problem_values=20, values=8, patterns=60
+    ),
+    2: _Budget(
+        head=3, tail=3, relevant=5, verbatim_warnings=3, verbatim_problems=1, problem_values=8, values=3, patterns=25
+    ),
+}
+
+
+def _compile(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    compiled: list[re.Pattern[str]] = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error:
+            continue
+    return compiled
+
+
+def _clip(line: str) -> str:
+    if len(line) <= _MAX_TEMPLATE_CHARS:
+        return line
+    return line[:_MAX_TEMPLATE_CHARS] + omitted(len(line) - _MAX_TEMPLATE_CHARS, "chars")
+
+
+def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> list[str]:
+    count = len(group.indices)
+    summary = [f"[{count}×] {_clip(render(tokens, group.indices))}"]
+    position = facet_position(tokens, group.indices) if max_values else None
+    if position is None:
+        return summary
+    by_value = facet_values(tokens, group.indices, position)
+    for members in by_value[:max_values]:
+        summary.append(f"  [{len(members)}×] {_clip(render(tokens, members))}")
+    if len(by_value) > max_values:
+        rest = sum(len(members) for members in by_value[max_values:])
+        summary.append("  " + omitted(len(by_value) - max_values, f"other values ({rest} lines)"))
+    return summary
+
+
+def _is_word_char(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index].isalnum()
+
+
+def _shortlist(lines: Sequence[str], keys: Sequence[str], query: str) -> list[int]:
+    """Lines holding a query term, best first by summed term rarity, at most _RERANKED of them and
+    _SHORTLIST_PER_KEY of any one exact template, in line order.
+
+    Plain substring search finds them; BM25 then ranks only this shortlist, which keeps relevance affordable on logs of
+    many thousand lines.
+    """
+    qterms = query_terms(query)
+    if not qterms:
+        return []
+    lowered = "\n".join(lines).lower()
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    found: dict[int, set[str]] = {}
+    for term in sorted(qterms):
+        position = lowered.find(term)
+        while position != -1:
+            end = position + len(term)
+            if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
+                found.setdefault(bisect.bisect_right(starts, position) - 1, set()).add(term)
+            position = lowered.find(term, end)
+    df: Counter[str] = Counter(term for matched in found.values() for term in matched)
+    rarity = {term: math.log(1 + len(lines) / count) for term, count in df.items()}
+    ranked = sorted(found, key=lambda i: (-sum(rarity[t] for t in found[i]), i))
+    per_key: Counter[str] = Counter()
+    shortlist: list[int] = []
+    for i in ranked:
+        if per_key[keys[i]] < _SHORTLIST_PER_KEY:
+            per_key[keys[i]] += 1
+            shortlist.append(i)
+            if len(shortlist) == _RERANKED:
+                break
+    return sorted(shortlist)
+
+
+class LogCompressor:
+    """Compresses application and system logs (see the module docstring)."""
+
+    name = "logs"
+
+    def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        lines = [line.rstrip("\r") for line in text.split("\n")]
+        if len(lines) < _MIN_LINES:
+            return None
+        budget = _BUDGETS[2 if ctx.depth >= 2 else 1]
+        keys = [template_key(line) for line in lines]
+        keep: set[int] = set(range(min(budget.head, len(lines))))
+        keep.update(range(max(0, len(lines) - budget.tail), len(lines)))
+        gap_labels: dict[int, str] = {}
+        in_trace: set[int] = set()
+        seen_traces: set[str] = set()
+        for block in trace_blocks(lines, keys):
+            in_trace.update(range(block.start, block.end + 1))
+            keep.add(block.start)
+            if block.signature in seen_traces:
+                gap_labels[block.start + 1] = "stack-trace lines (same trace as above)"
+                continue
+            seen_traces.add(block.signature)
+            keep.update(range(block.start, block.end + 1))
+        for pattern in _compile(ctx.keep_patterns):
+            keep.update(i for i, line in enumerate(lines) if pattern.search(line))
+
+        by_key: dict[str, int] = {}
+        for key, line in zip(keys, lines, strict=True):
+            if key not in by_key:
+                by_key[key] = severity(line)
+        severities = [by_key[key] for key in keys]
+        candidates = [i for i, key in enumerate(keys) if key and i not in in_trace]
+        groups = group_lines(keys, severities, candidates)
+        self._keep_relevant(lines, keys, ctx.query, budget, keep)
+
+        chosen: list[tuple[LineGroup, int]] = []
+        ordinary: list[LineGroup] = []
+        for group in groups:
+            size = len(group.indices)
+            if group.severity >= WARNING and size <= budget.verbatim_warnings:
+                keep.update(group.indices)
+                continue
+            if group.severity == PROBLEM and size <= budget.verbatim_problems:
+                keep.update(group.indices)
+                continue
+            if group.severity > NORMAL:
+                keep.update((group.indices[0], group.indices[-1]))
+                chosen.append((group, budget.problem_values))
+            elif any(i not in keep for i in group.indices):
+                ordinary.append(group)
+        ordinary.sort(key=lambda g: (-len(g.indices), g.indices[0]))
+        chosen.extend((group, budget.values if len(group.indices) > 1 else 0) for group in ordinary[: budget.patterns])
+        chosen.sort(key=lambda item: item[0].indices[0])
+        dropped = ordinary[budget.patterns :]
+
+        out = self._body(lines, keep, gap_labels)
+        if chosen or dropped:
+            out.append(_PATTERNS_HEADER)
+            tokens = LineTokens(lines)
+            for group, max_values in chosen:
+                out.extend(_group_summary(tokens, group, max_values))
+            if dropped:
+                rest = sum(len(group.indices) for group in dropped)
+                out.append(omitted(len(dropped), f"rarer line patterns ({rest} lines)"))
+        result = "\n".join(out)
+        if len(result) > (1 - _MIN_GAIN) * len(text):
+            return None
+        return Compressed(text=result, lossless=False, transform="logs:templates")
+
+    @staticmethod
+    def _keep_relevant(lines: Sequence[str], keys: Sequence[str], query: str, budget: _Budget, keep: set[int]) -> None:
+        """Keeps the lines BM25 ranks best, at most _RELEVANT_PER_KEY of any one exact template."""
+        shortlist = _shortlist(lines, keys, query)
+        scores = bm25_scores([lines[i] for i in shortlist], query)
+        best = max(scores, default=0.0)
+        if best <= 0.0:
+            return
+        ranked = sorted((k for k, s in enumerate(scores) if s >= _RELATIVE_SCORE * best), key=lambda k: (-scores[k], k))
+        taken: Counter[str] = Counter()
+        added = 0
+        for k in ranked:
+            if added >= budget.relevant:
+                break
+            i = shortlist[k]
+            if taken[keys[i]] >= _RELEVANT_PER_KEY:
+                continue
+            taken[keys[i]] += 1
+            keep.add(i)
+            added += 1
+
+    @staticmethod
+    def _body(lines: Sequence[str], keep: set[int], gap_labels: dict[int, str]) -> list[str]:
+        out: list[str] = []
+        previous = -1
+        for i in sorted(keep):
+            if i > previous + 1:
+                out.append(omitted(i - previous - 1, gap_labels.get(previous + 1, "log lines")))
+            out.append(lines[i])
+            previous = i
+        if previous < len(lines) - 1:
+            out.append(omitted(len(lines) - 1 - previous, "log lines"))
+        return out

@@ -1,0 +1,150 @@
+"""Line templates for logs: tokens holding digits (timestamps, IPs, ids, counters) are treated as variable so
+repeated lines fold into one template with a count, and the values of the field that varies least are listed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?"), "<TS>"),
+    (re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?"), "<TS>"),
+    (re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)$"), "<TS>"),
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<IP>"),
+    (re.compile(r"0x[0-9a-fA-F]+|\b(?=\d*[a-fA-F])(?=[a-fA-F]*\d)[0-9a-fA-F]{10,}\b"), "<HEX>"),
+    (re.compile(r"(?:(?<=[_=(\s])-|^-)?\d+(?:[.,]\d+)*"), "<N>"),
+)
+_TOKEN = re.compile(r"\s*\S+")
+_DIGITS_TO_NUL = str.maketrans("0123456789", "\x00" * 10)
+VARIABLE = "#"
+WILDCARD = "<*>"
+_MERGE_SIMILARITY = 0.7
+_MASK_SAMPLE = 4
+_MAX_DISTINCT_SHARE = 0.8
+_DOMINANT_SHARE = 0.9
+_MAX_CLUSTERS_PER_BUCKET = 64
+
+
+def mask(token: str) -> str:
+    """The token with each variable-looking field replaced by its type placeholder (<TS>, <IP>, <N>, ...)."""
+    for pattern, placeholder in _MASKS:
+        token = pattern.sub(placeholder, token)
+    return token
+
+
+def template_key(line: str) -> str:
+    """The line's words with every token that holds a digit replaced by one variable marker."""
+    marked = line.translate(_DIGITS_TO_NUL).split()
+    return " ".join(VARIABLE if "\x00" in token else token for token in marked)
+
+
+@dataclass(slots=True)
+class LineGroup:
+    """Lines sharing one template: `indices` are line numbers in order; `severity` is the class they share."""
+
+    tokens: list[str]
+    severity: int
+    indices: list[int] = field(default_factory=list)
+
+
+def _similarity(a: Sequence[str], b: Sequence[str]) -> float:
+    same = sum(1 for x, y in zip(a, b, strict=True) if x == y)
+    return same / len(a)
+
+
+def group_lines(keys: Sequence[str], severities: Sequence[int], indices: Sequence[int]) -> list[LineGroup]:
+    """Groups lines with equal keys, then merges groups of the same length and severity whose tokens mostly
+    agree (a word that varies, such as a user or host name, does not split a template). Ordered by first line."""
+    exact: dict[tuple[int, str], LineGroup] = {}
+    for i in indices:
+        key = (severities[i], keys[i])
+        group = exact.get(key)
+        if group is None:
+            group = LineGroup(tokens=keys[i].split(" "), severity=severities[i])
+            exact[key] = group
+        group.indices.append(i)
+    buckets: dict[tuple[int, int], list[LineGroup]] = {}
+    for group in sorted(exact.values(), key=lambda g: -len(g.indices)):
+        bucket = buckets.setdefault((group.severity, len(group.tokens)), [])
+        target = None
+        if len(bucket) <= _MAX_CLUSTERS_PER_BUCKET:
+            target = next((c for c in bucket if _similarity(c.tokens, group.tokens) >= _MERGE_SIMILARITY), None)
+        if target is None:
+            bucket.append(group)
+            continue
+        target.tokens = [t if t == u else WILDCARD for t, u in zip(target.tokens, group.tokens, strict=True)]
+        target.indices.extend(group.indices)
+    merged = [group for bucket in buckets.values() for group in bucket]
+    for group in merged:
+        group.indices.sort()
+    merged.sort(key=lambda g: g.indices[0])
+    return merged
+
+
+class LineTokens:
+    """Whitespace-led tokens of each line, computed once per line on first use."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = lines
+        self._tokens: dict[int, list[str]] = {}
+
+    def __call__(self, i: int) -> list[str]:
+        tokens = self._tokens.get(i)
+        if tokens is None:
+            tokens = _TOKEN.findall(self.lines[i])
+            self._tokens[i] = tokens
+        return tokens
+
+
+def render(tokens: LineTokens, indices: Sequence[int]) -> str:
+    """One template for the given lines (of equal token count): fields equal in all lines are shown as they
+    are, others by their type placeholder (or <*> when the placeholders differ too)."""
+    first = tokens(indices[0])
+    columns = list(zip(*(tokens(i) for i in indices), strict=True))
+    if all(all(value == column[0] for value in column) for column in columns):
+        return tokens.lines[indices[0]]
+    out: list[str] = []
+    for token, column in zip(first, columns, strict=True):
+        if all(value == token for value in column):
+            out.append(token)
+            continue
+        space = token[: len(token) - len(token.lstrip())]
+        masks = {mask(value.strip()) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
+        out.append(space + (masks.pop() if len(masks) == 1 else WILDCARD))
+    return "".join(out).strip()
+
+
+def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
+    """The varying field with the fewest distinct values that still repeat, or None. Fields naming things
+    (hosts, ids, words) win over bare numbers; timestamps and fields where one value dominates never qualify."""
+    if len(indices) < 2:
+        return None
+    columns = list(zip(*(tokens(i) for i in indices), strict=True))
+    best: tuple[bool, int, int] | None = None
+    for position, column in enumerate(columns):
+        counts = Counter(column)
+        distinct = len(counts)
+        if distinct < 2 or distinct > _MAX_DISTINCT_SHARE * len(indices):
+            continue
+        if counts.most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
+            continue
+        masked = mask(column[0].strip())
+        if "<TS>" in masked:
+            continue
+        candidate = (masked == "<N>", distinct, position)
+        if best is None or candidate < best:
+            best = candidate
+    return None if best is None else best[2]
+
+
+def facet_values(tokens: LineTokens, indices: Sequence[int], position: int) -> list[list[int]]:
+    """The group's lines split by their value at `position`, most frequent value first (ties: first seen)."""
+    by_value: dict[str, list[int]] = {}
+    for i in indices:
+        by_value.setdefault(tokens(i)[position].strip(), []).append(i)
+    return sorted(by_value.values(), key=lambda members: (-len(members), members[0]))
