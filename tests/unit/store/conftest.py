@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +22,24 @@ DUMMY_AWS_ENV = {
 }
 
 
+class AtomicRequests:
+    """moto applies a request without locks, so concurrent ADDs lose updates and transactions crash; DynamoDB
+    applies each request atomically. One lock around each request restores that (clients stay concurrent)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server on 127.0.0.1 (DynamoDB and S3 over HTTP), with dummy credentials only while it runs."""
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in DUMMY_AWS_ENV.items():
@@ -31,13 +47,16 @@ def moto_endpoint() -> Iterator[str]:
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             patch.delenv(name, raising=False)
         patch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
+        app = AtomicRequests(DomainDispatcherApplication(create_backend_app))
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
         try:
-            yield f"http://{host}:{port}"
+            yield f"http://127.0.0.1:{server.server_port}"
         finally:
-            server.stop()
+            server.shutdown()
+            serving.join()
+            server.server_close()
 
 
 def aws_settings(endpoint: str) -> Settings:
