@@ -1,0 +1,125 @@
+"""Test-runner output compressor: keeps failures, their tracebacks and messages, and the summary; folds passing
+tests into counts. Handles pytest, unittest, go test (-v and -json), jest, JUnit XML and flutter --machine JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from headroom.pipeline.relevance import bm25_scores
+from headroom.pipeline.test_reports import flutter_json, go_test_json, junit_xml
+from headroom.pipeline.types import Compressed, CompressionContext, omitted
+
+_MIN_GAIN = 0.10
+_PASS_LINE = re.compile(
+    r"^\s*(?:=== (?:RUN|PAUSE|CONT|NAME)\s|--- (?:PASS|SKIP): |\S+::\S+ PASSED\b|[✓✔√] |PASS \S+\.(?:test|spec)\.|"
+    r"ok\s+\S+\s+(?:[\d.]+s|\(cached\))|.* \.\.\. (?:ok|skipped.*)$)"
+)
+_GO_RUN = re.compile(r"^\s*=== (?:RUN|CONT)\s+(\S+)")
+_GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+)")
+_SECTION_HEADER = re.compile(r"^\s*_{3,} (.+?) _{3,}\s*$")
+_SECTION_END = re.compile(r"^\s*={3,}")
+_ERROR_LINE = re.compile(r"^\s*E\s+\S|^\s*(?:[\w.]+(?:Error|Exception)|AssertionError)\b")
+_LOCATION_LINE = re.compile(r"^\s*\S+:\d+: \w+")
+_RELEVANT_SECTIONS = {1: 3, 2: 1}
+_ERROR_LINES_PER_SECTION = {1: 1, 2: 1}
+
+_Structured = Callable[[str], str | None]
+_STRUCTURED: tuple[_Structured, ...] = (go_test_json, flutter_json, junit_xml)
+
+
+def _go_failing_roots(lines: Sequence[str]) -> set[str]:
+    return {match.group(1).split("/")[0] for line in lines if (match := _GO_FAIL.match(line))}
+
+
+def _fold_passes(lines: Sequence[str]) -> list[int]:
+    """Indices of the lines to keep: everything except pass markers and output of go tests that passed."""
+    failing = _go_failing_roots(lines)
+    current = ""
+    keep: list[int] = []
+    for i, line in enumerate(lines):
+        run = _GO_RUN.match(line)
+        if run:
+            current = run.group(1).split("/")[0]
+            continue
+        if _GO_FAIL.match(line) or not _PASS_LINE.match(line):
+            if current and current not in failing and line.startswith((" ", "\t")) and not _GO_FAIL.match(line):
+                continue
+            keep.append(i)
+        if line.startswith(("--- PASS", "--- SKIP", "--- FAIL", "PASS", "FAIL", "ok ")):
+            current = ""
+    return keep
+
+
+def _sections(lines: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) of each pytest failure section: a `____ name ____` header up to the next one or `====`."""
+    sections: list[tuple[int, int]] = []
+    start = -1
+    for i, line in enumerate(lines):
+        if _SECTION_HEADER.match(line) or (start >= 0 and _SECTION_END.match(line)):
+            if start >= 0:
+                sections.append((start, i))
+            start = i if _SECTION_HEADER.match(line) else -1
+    if start >= 0:
+        sections.append((start, len(lines)))
+    return sections
+
+
+def _abbreviate_sections(lines: Sequence[str], keep: list[int], ctx: CompressionContext) -> list[int]:
+    """Keeps the failure sections most relevant to the query whole; of the others only the header, the first
+    error lines (`E ...`) and the last `file:line: Error` location."""
+    sections = _sections(lines)
+    if len(sections) < 2:
+        return keep
+    depth = 2 if ctx.depth >= 2 else 1
+    scores = bm25_scores(["\n".join(lines[s:e]) for s, e in sections], ctx.query)
+    header_scores = bm25_scores([lines[s] for s, _ in sections], ctx.query)
+    ranked = sorted(range(len(sections)), key=lambda k: (-(header_scores[k] * 4 + scores[k]), k))
+    whole = {k for k in ranked[: _RELEVANT_SECTIONS[depth]] if scores[k] > 0}
+    dropped: set[int] = set()
+    for k, (start, end) in enumerate(sections):
+        if k in whole:
+            continue
+        errors = [i for i in range(start + 1, end) if _ERROR_LINE.match(lines[i])]
+        locations = [i for i in range(start + 1, end) if _LOCATION_LINE.match(lines[i])]
+        shown = set(errors[: _ERROR_LINES_PER_SECTION[depth]] + locations[-1:])
+        dropped.update(i for i in range(start + 1, end) if i not in shown)
+    return [i for i in keep if i not in dropped]
+
+
+def _render(lines: Sequence[str], keep: Sequence[int]) -> str:
+    out: list[str] = []
+    previous = -1
+    for i in keep:
+        if i == previous + 2:
+            out.append(lines[i - 1])
+        elif i > previous + 2:
+            out.append(omitted(i - previous - 1, "lines"))
+        out.append(lines[i])
+        previous = i
+    if previous < len(lines) - 1:
+        out.append(omitted(len(lines) - 1 - previous, "lines"))
+    return "\n".join(out)
+
+
+class TestOutputCompressor:
+    """Compresses test-runner output (see the module docstring)."""
+
+    __test__ = False
+    name = "test_output"
+
+    def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        result: str | None = None
+        transform = "test_output:report"
+        stripped = text.lstrip()
+        if stripped.startswith(("{", "<")):
+            result = next((r for parse in _STRUCTURED if (r := parse(stripped)) is not None), None)
+        if result is None:
+            lines = [line.rstrip("\r") for line in text.split("\n")]
+            keep = _abbreviate_sections(lines, _fold_passes(lines), ctx)
+            result = _render(lines, keep)
+            transform = "test_output:fold"
+        if len(result) > (1 - _MIN_GAIN) * len(text):
+            return None
+        return Compressed(text=result, lossless=False, transform=transform)
