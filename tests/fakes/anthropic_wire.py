@@ -8,7 +8,7 @@ from typing import Any
 from headroom.accounting.tokens import count_tokens
 from tests.fakes.prompt_cache import CacheUsage, prefix_segments
 from tests.fakes.replies import Reply, json_reply, sse_event, stream_reply
-from tests.fakes.scenario import Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
+from tests.fakes.scenario import RETRIEVE_TOOL, Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
 
 MODELS = [
     ("claude-sonnet-4-20250514", "Claude Sonnet 4", "2025-05-14T00:00:00Z"),
@@ -32,17 +32,24 @@ def _text_of(content: Any) -> str:
 def read_conversation(body: dict[str, Any]) -> Conversation:
     messages = body.get("messages") or []
     user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-    last_tool_result = None
+    calls = {
+        block.get("id"): block.get("name")
+        for message in messages
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    }
+    retrieved = None
     if messages and messages[-1].get("role") == "user" and isinstance(messages[-1].get("content"), list):
-        results = [block for block in messages[-1]["content"] if block.get("type") == "tool_result"]
-        if results:
-            content = results[-1].get("content")
-            last_tool_result = content if isinstance(content, str) else _text_of(content)
+        for block in messages[-1]["content"]:
+            if block.get("type") == "tool_result" and calls.get(block.get("tool_use_id")) == RETRIEVE_TOOL:
+                content = block.get("content")
+                retrieved = content if isinstance(content, str) else _text_of(content)
     return Conversation(
         model=str(body.get("model", "")),
         message_count=len(messages),
         last_user_text=next((text for text in reversed(user_texts) if text), ""),
-        last_tool_result=last_tool_result,
+        retrieved=retrieved,
         stream=bool(body.get("stream")),
     )
 

@@ -8,20 +8,29 @@ from typing import Any
 from headroom.accounting.tokens import count_tokens
 from tests.fakes.openai_wire import CREATED, error_body, text_of
 from tests.fakes.replies import Reply, json_reply, sse_event, stream_reply
-from tests.fakes.scenario import Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
+from tests.fakes.scenario import RETRIEVE_TOOL, Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
 
 
 def read_conversation(body: dict[str, Any]) -> Conversation:
     messages = body.get("messages") or []
     user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-    last_tool_result = None
-    if messages and messages[-1].get("role") == "tool":
-        last_tool_result = text_of(messages[-1].get("content"))
+    calls = {
+        call.get("id"): (call.get("function") or {}).get("name")
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+    }
+    retrieved = None
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        if calls.get(message.get("tool_call_id")) == RETRIEVE_TOOL:
+            retrieved = text_of(message.get("content"))
     return Conversation(
         model=str(body.get("model", "")),
         message_count=len(messages),
         last_user_text=next((text for text in reversed(user_texts) if text), ""),
-        last_tool_result=last_tool_result,
+        retrieved=retrieved,
         stream=bool(body.get("stream")),
     )
 

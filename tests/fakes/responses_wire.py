@@ -10,7 +10,7 @@ from typing import Any
 from headroom.accounting.tokens import count_tokens
 from tests.fakes.openai_wire import CREATED, text_of
 from tests.fakes.replies import Reply, json_reply, sse_event, stream_reply
-from tests.fakes.scenario import Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
+from tests.fakes.scenario import RETRIEVE_TOOL, Conversation, Scenario, Text, Thinking, ToolCall, Turn, text_chunks
 
 
 def read_conversation(body: dict[str, Any]) -> Conversation:
@@ -19,15 +19,19 @@ def read_conversation(body: dict[str, Any]) -> Conversation:
         items = [{"role": "user", "content": items}]
     items = items or []
     user_texts = [text_of(item.get("content")) for item in items if item.get("role") == "user"]
-    last_tool_result = None
-    if items and items[-1].get("type") == "function_call_output":
-        output = items[-1].get("output")
-        last_tool_result = output if isinstance(output, str) else text_of(output)
+    calls = {item.get("call_id"): item.get("name") for item in items if item.get("type") == "function_call"}
+    retrieved = None
+    for item in reversed(items):
+        if item.get("type") != "function_call_output":
+            break
+        if calls.get(item.get("call_id")) == RETRIEVE_TOOL:
+            output = item.get("output")
+            retrieved = output if isinstance(output, str) else text_of(output)
     return Conversation(
         model=str(body.get("model", "")),
         message_count=len(items),
         last_user_text=next((text for text in reversed(user_texts) if text), ""),
-        last_tool_result=last_tool_result,
+        retrieved=retrieved,
         stream=bool(body.get("stream")),
     )
 

@@ -82,12 +82,13 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Conversation:
-    """What the fake reads from a request, whatever its wire format."""
+    """What the fake reads from a request, whatever its wire format. `retrieved` is the content of a result,
+    in the request's trailing tool results, for an earlier call to the retrieval tool."""
 
     model: str
     message_count: int
     last_user_text: str
-    last_tool_result: str | None
+    retrieved: str | None
     stream: bool
 
 
@@ -156,10 +157,10 @@ def plan_turn(scenario: Scenario, conversation: Conversation, ids: IdSource) -> 
     if scenario.name == "thinking":
         return Turn([thought, Text(text)])
     if scenario.name == "retrieve":
-        if conversation.last_tool_result is None:
+        if conversation.retrieved is None:
             lead_in = Text("Let me look at the original first.")
             return Turn([lead_in, ToolCall(ids.next(""), RETRIEVE_TOOL, {"hash": scenario.hash or ""})])
-        return Turn([Text(scenario.text or f"Retrieved content: {conversation.last_tool_result}")])
+        return Turn([Text(scenario.text or f"Retrieved content: {conversation.retrieved}")])
     return Turn([Text(text)], midstream_error=scenario.name == "error_midstream")
 
 

@@ -201,6 +201,17 @@ def test_anthropic_retrieve_calls_the_tool_then_quotes_the_result(claude: anthro
     assert answer == "Retrieved content: the original bytes"
 
 
+def test_retrieve_ignores_results_of_other_tools(claude: anthropic.Anthropic) -> None:
+    bash = {"type": "tool_use", "id": "toolu_bash1", "name": "Bash", "input": {"command": "ls"}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_bash1", "content": "file.txt"}
+    messages = [*ask(), {"role": "assistant", "content": [bash]}, {"role": "user", "content": [result]}]
+    reply = claude.messages.create(
+        model=CLAUDE, max_tokens=50, messages=messages, extra_headers=scenario("retrieve", hash="h9")
+    )
+    assert [block.type for block in reply.content][-1] == "tool_use"
+    assert reply.content[-1].name == "headroom_retrieve"  # type: ignore[union-attr]
+
+
 def test_anthropic_count_tokens_models_and_head(claude: anthropic.Anthropic, upstream: FakeUpstream) -> None:
     counted = claude.messages.count_tokens(model=CLAUDE, messages=ask("count these words please"))
     assert counted.input_tokens > 0
