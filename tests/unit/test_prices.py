@@ -93,3 +93,10 @@ def test_table_is_loaded_once_and_documented() -> None:
     assert price_table().as_of
     assert "anthropic" in price_table().source.lower()
     assert normalize_model(" Anthropic/Claude-Opus-4 ") == "claude-opus-4"
+
+
+def test_newer_point_releases_are_not_priced_as_their_base_model() -> None:
+    assert price_of("gpt-5.4-mini-2026-03-01").model == "gpt-5.4-mini"
+    assert price_of("gpt-5.2-codex").model == "gpt-5.2"
+    assert price_of("gpt-5.4").output > price_of("gpt-5").output
+    assert price_of("claude-opus-4-6").input < price_of("claude-opus-4").input
