@@ -16,6 +16,8 @@ from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.openai_chat import OpenAIChatProvider
 from headroom.providers.openai_responses import OpenAIResponsesProvider
 from headroom.proxy import error_handler
+from headroom.proxy.access import ProxyKeyMiddleware
+from headroom.proxy.compress_resources import CompressResource, RetrieveResource
 from headroom.proxy.health import HealthResources, Lifecycle
 from headroom.proxy.resources import LlmResource, PassthroughSink
 from headroom.proxy.service import ProxyService
@@ -58,6 +60,8 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     service = ProxyService(settings, upstreams, pipeline, stores.blobs, recorder.record_exchange)
 
     app: HeadroomApp = falcon.asgi.App()
+    if settings.proxy_keys:
+        app.add_middleware(ProxyKeyMiddleware(settings))
     if lifespan:
         app.add_middleware(_LifespanHooks(lifecycle, upstreams, pipeline, recorder))
     app.req_options.auto_parse_form_urlencoded = False
@@ -69,6 +73,8 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     app.add_route("/readyz", health, suffix="readyz")
     app.add_route("/health", health, suffix="health")
 
+    app.add_route("/v1/compress", CompressResource(settings, pipeline))
+    app.add_route("/v1/retrieve", RetrieveResource(settings, stores.blobs))
     app.add_route("/v1/messages", LlmResource(settings, service, AnthropicProvider()))
     app.add_route("/v1/chat/completions", LlmResource(settings, service, OpenAIChatProvider()))
     app.add_route("/v1/responses", LlmResource(settings, service, OpenAIResponsesProvider()))

@@ -19,6 +19,7 @@ from headroom.accounting.tokens import count_tokens
 from headroom.ccr import markers
 from headroom.config import Settings
 from headroom.pipeline.memo import LruCache
+from headroom.pipeline.router import compress_block
 from headroom.pipeline.types import Compressed, CompressionContext
 from headroom.providers.base import Block, JSONObject, Provider
 from headroom.store.interfaces import Stores
@@ -59,10 +60,7 @@ def _digest(text: str) -> str:
 
 
 def _default_compress(text: str, ctx: CompressionContext) -> Compressed | None:
-    from headroom.pipeline import router
-
-    compressed: Compressed | None = router.compress_block(text, ctx)
-    return compressed
+    return compress_block(text, ctx)
 
 
 def _last_assistant_index(provider: Provider, body: JSONObject) -> int:
@@ -136,7 +134,13 @@ class Pipeline:
         return result
 
     def _keep_retrieval_tool(
-        self, provider: Provider, body: JSONObject, conversation: str, result: OptimizeResult, now: float, expires: float
+        self,
+        provider: Provider,
+        body: JSONObject,
+        conversation: str,
+        result: OptimizeResult,
+        now: float,
+        expires: float,
     ) -> None:
         """Once a conversation carries a marker, the retrieval tool stays in its tools so the prefix never flips."""
         flagged = self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, now) is not None

@@ -44,11 +44,12 @@ def sse_event(data: Any, event: str | None = None) -> bytes:
 
 
 def stream_reply(events: list[bytes], scenario: Scenario, headers: list[tuple[str, str]] | None = None) -> Reply:
-    """An SSE reply whose events are paced by the scenario: `slow` pauses between events, `silent` pauses
+    """An SSE reply whose events are paced by the scenario: `slow` (and `retrieve` given a delay) pauses between
+    events, `silent` pauses
     once after the first event, `reset` breaks the connection after the first few events."""
     parts: list[Part] = []
     for index, event in enumerate(events):
-        if index and scenario.name == "slow":
+        if index and (scenario.name == "slow" or (scenario.name == "retrieve" and scenario.delay_ms)):
             parts.append(Pause(scenario.delay_ms))
         if index == 1 and scenario.name == "silent":
             parts.append(Pause(scenario.delay_ms))
