@@ -43,9 +43,9 @@ def _anthropic_block(index: int, block: JSONObject) -> list[bytes]:
         start["text"] = ""
         if block.get("text"):
             deltas.append({"type": "text_delta", "text": block["text"]})
-        if "citations" in block:
+        if block.get("citations"):
             start["citations"] = []
-            deltas.extend({"type": "citations_delta", "citation": c} for c in block.get("citations") or [])
+            deltas.extend({"type": "citations_delta", "citation": c} for c in block["citations"])
     elif kind == "thinking":
         start.update(thinking="", signature="")
         if block.get("thinking"):

@@ -360,6 +360,20 @@ def test_replay_round_trips(provider: str) -> None:
     assert assemble(provider, b"".join(events)) == CANONICAL[provider]
 
 
+def test_anthropic_replay_keeps_citations_and_unknown_blocks() -> None:
+    citation = {"type": "char_location", "cited_text": "ls", "document_index": 0, "start_char_index": 0}
+    message = {
+        **ANTHROPIC_MESSAGE,
+        "content": [
+            {"type": "text", "text": "plain", "citations": None},
+            {"type": "text", "text": "cited", "citations": [citation]},
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+        ],
+    }
+    assert assemble("anthropic", b"".join(render_sse("anthropic", message))) == message
+
+
 def test_chat_replay_sends_usage_only_when_asked() -> None:
     without = b"".join(render_sse("openai", CHAT_COMPLETION, include_usage=False))
     assert b'"prompt_tokens"' not in without
