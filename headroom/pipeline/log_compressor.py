@@ -4,9 +4,7 @@ every other repeated line into a template with its count and the distinct values
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -22,7 +20,9 @@ from headroom.pipeline.log_templates import (
     render,
     template_key,
 )
-from headroom.pipeline.relevance import bm25_scores, query_terms
+from headroom.pipeline.relevance import bm25_scores
+from headroom.pipeline.term_hits import shortlist as shortlist_units
+from headroom.pipeline.term_hits import term_hits
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _MIN_LINES = 8
@@ -86,44 +86,6 @@ def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> lis
         rest = sum(len(members) for members in by_value[max_values:])
         summary.append("  " + omitted(len(by_value) - max_values, f"other values ({rest} lines)"))
     return summary
-
-
-def _is_word_char(text: str, index: int) -> bool:
-    return 0 <= index < len(text) and text[index].isalnum()
-
-
-def _shortlist(lines: Sequence[str], keys: Sequence[str], query: str) -> list[int]:
-    """Lines holding a query term, best first by summed term rarity, at most _RERANKED of them and
-    _SHORTLIST_PER_KEY of any one exact template, in line order.
-
-    Plain substring search finds them; BM25 then ranks only this shortlist, which keeps relevance affordable on logs of
-    many thousand lines.
-    """
-    qterms = query_terms(query)
-    if not qterms:
-        return []
-    lowered = "\n".join(lines).lower()
-    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
-    found: dict[int, set[str]] = {}
-    for term in sorted(qterms):
-        position = lowered.find(term)
-        while position != -1:
-            end = position + len(term)
-            if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
-                found.setdefault(bisect.bisect_right(starts, position) - 1, set()).add(term)
-            position = lowered.find(term, end)
-    df: Counter[str] = Counter(term for matched in found.values() for term in matched)
-    rarity = {term: math.log(1 + len(lines) / count) for term, count in df.items()}
-    ranked = sorted(found, key=lambda i: (-sum(rarity[t] for t in found[i]), i))
-    per_key: Counter[str] = Counter()
-    shortlist: list[int] = []
-    for i in ranked:
-        if per_key[keys[i]] < _SHORTLIST_PER_KEY:
-            per_key[keys[i]] += 1
-            shortlist.append(i)
-            if len(shortlist) == _RERANKED:
-                break
-    return sorted(shortlist)
 
 
 class LogCompressor:
@@ -199,7 +161,9 @@ class LogCompressor:
     @staticmethod
     def _keep_relevant(lines: Sequence[str], keys: Sequence[str], query: str, budget: _Budget, keep: set[int]) -> None:
         """Keeps the lines BM25 ranks best, at most _RELEVANT_PER_KEY of any one exact template."""
-        shortlist = _shortlist(lines, keys, query)
+        starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+        hits = term_hits("\n".join(lines), starts, query)
+        shortlist = shortlist_units(hits, len(lines), _RERANKED, keys.__getitem__, _SHORTLIST_PER_KEY)
         scores = bm25_scores([lines[i] for i in shortlist], query)
         best = max(scores, default=0.0)
         if best <= 0.0:

@@ -1,0 +1,71 @@
+"""Fast lookup of which units of a text (lines, passages) hold which query terms, by plain substring search.
+
+BM25 over every unit of a large block is too slow in Python; compressors use these hits to shortlist the
+units worth ranking with `relevance.bm25_scores`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+
+from headroom.pipeline.relevance import query_terms
+
+
+def _is_word_char(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index].isalnum()
+
+
+def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str]]:
+    """For each unit holding a query term as a whole word (case-insensitive), the terms it holds. Unit k
+    spans text[starts[k]:starts[k + 1]]; `starts` is sorted and begins at 0."""
+    qterms = query_terms(query)
+    if not qterms:
+        return {}
+    lowered = text.lower()
+    hits: dict[int, set[str]] = {}
+    for term in sorted(qterms):
+        position = lowered.find(term)
+        while position != -1:
+            end = position + len(term)
+            if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
+                hits.setdefault(bisect.bisect_right(starts, position) - 1, set()).add(term)
+            position = lowered.find(term, end)
+    return hits
+
+
+def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -> set[int]:
+    """Units whose text holds any of the (lower-case) needles anywhere, case-insensitively."""
+    lowered = text.lower()
+    found: set[int] = set()
+    for needle in needles:
+        position = lowered.find(needle)
+        while position != -1:
+            unit = bisect.bisect_right(starts, position) - 1
+            found.add(unit)
+            next_start = starts[unit + 1] if unit + 1 < len(starts) else len(lowered)
+            position = lowered.find(needle, max(position + len(needle), next_start))
+    return found
+
+
+def shortlist(
+    hits: dict[int, set[str]], unit_count: int, limit: int, group: Callable[[int], Hashable], per_group: int
+) -> list[int]:
+    """Up to `limit` units with hits, best first by the summed rarity of their terms, at most `per_group` of
+    any one group (so one repeated template cannot fill the list); returned in unit order."""
+    df: Counter[str] = Counter(term for found in hits.values() for term in found)
+    rarity = {term: math.log(1 + unit_count / count) for term, count in df.items()}
+    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in hits[k]), k))
+    taken: Counter[Hashable] = Counter()
+    chosen: list[int] = []
+    for k in ranked:
+        key = group(k)
+        if taken[key] >= per_group:
+            continue
+        taken[key] += 1
+        chosen.append(k)
+        if len(chosen) == limit:
+            break
+    return sorted(chosen)

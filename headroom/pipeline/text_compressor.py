@@ -1,0 +1,118 @@
+"""Plain-text compressor and the fallback for any content: extractive selection of the passages most relevant
+to the query, near-duplicates removed, with the opening, the headings, the error lines and the ending kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from headroom.pipeline.relevance import bm25_scores
+from headroom.pipeline.term_hits import shortlist, term_hits, units_containing
+from headroom.pipeline.text_units import Unit, shingles, split_units
+from headroom.pipeline.types import Compressed, CompressionContext, omitted
+
+_MIN_GAIN = 0.10
+_MIN_UNITS = 6
+_DUPLICATE_SHARE = 0.8
+_RERANKED = 300
+_ERROR_BONUS = 0.35
+_HEADING = re.compile(r"^\s{0,3}(?:#{1,6} \S|[A-Z][A-Za-z0-9 /&-]{2,60}:?\s*$|={3,}|-{3,}\s*$)")
+_ERROR_WORDS = ("error", "exception", "traceback", "fail", "fatal", "denied", "cannot", "unable to", "no such",
+                "not found", "can't")
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    share: float
+    min_chars: int
+    head_units: int
+    tail_units: int
+    headings: int
+
+
+_BUDGETS = {
+    1: _Budget(share=0.18, min_chars=1200, head_units=3, tail_units=2, headings=12),
+    2: _Budget(share=0.09, min_chars=600, head_units=2, tail_units=1, headings=6),
+}
+
+
+def _priority(text: str, units: Sequence[Unit], texts: Sequence[str], query: str) -> dict[int, float]:
+    """BM25 relevance of the shortlisted units, plus a bonus for units that report an error (what answers
+    most often hinge on)."""
+    starts = [u.start for u in units]
+    hits = term_hits(text, starts, query)
+    listed = shortlist(hits, len(units), _RERANKED, texts.__getitem__, 1)
+    priority = dict(zip(listed, bm25_scores([texts[k] for k in listed], query), strict=True))
+    bonus = _ERROR_BONUS * (max(priority.values(), default=0.0) or 1.0)
+    for k in units_containing(text, starts, _ERROR_WORDS):
+        priority[k] = priority.get(k, 0.0) + bonus
+    return priority
+
+
+class TextCompressor:
+    """Compresses prose and anything else no specialised compressor took (see the module docstring)."""
+
+    name = "text"
+
+    def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        units = split_units(text)
+        if len(units) < _MIN_UNITS:
+            return None
+        budget = _BUDGETS[2 if ctx.depth >= 2 else 1]
+        texts = [text[u.start : u.end] for u in units]
+        limit = max(budget.min_chars, int(budget.share * len(text)))
+        chosen: set[int] = set(range(min(budget.head_units, len(units))))
+        chosen.update(range(max(0, len(units) - budget.tail_units), len(units)))
+        headings = [i for i, t in enumerate(texts) if units[i].line_end and len(t) < 80 and _HEADING.match(t)]
+        chosen.update(headings[: budget.headings])
+        patterns = [re.compile(p) for p in ctx.keep_patterns if _valid(p)]
+        chosen.update(i for i, t in enumerate(texts) if any(p.search(t) for p in patterns))
+
+        seen: set[str] = set()
+        for i in sorted(chosen):
+            seen.update(shingles(texts[i]))
+        used = sum(len(texts[i]) for i in chosen)
+        priority = _priority(text, units, texts, ctx.query)
+        ranked = sorted((i for i, p in priority.items() if p > 0 and i not in chosen), key=lambda i: (-priority[i], i))
+        for i in ranked:
+            if used >= limit:
+                break
+            grams = shingles(texts[i])
+            if grams and len(grams & seen) >= _DUPLICATE_SHARE * len(grams):
+                continue
+            seen.update(grams)
+            chosen.add(i)
+            used += len(texts[i])
+        result = _assemble(text, units, sorted(chosen))
+        if len(result) > (1 - _MIN_GAIN) * len(text):
+            return None
+        return Compressed(text=result, lossless=False, transform="text:extract")
+
+
+def _valid(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+def _assemble(text: str, units: Sequence[Unit], chosen: Sequence[int]) -> str:
+    """The chosen units in order; each run of dropped units becomes one marker (on its own line when the run
+    spans a line break)."""
+    out: list[str] = []
+    previous = -1
+    for i in [*chosen, len(units)]:
+        gap = i - previous - 1
+        if gap > 0:
+            spans_line = any(units[k].line_end for k in range(previous + 1, i))
+            marker = omitted(gap, "lines" if all(units[k].line_end for k in range(previous + 1, i)) else "passages")
+            if out and spans_line and not out[-1].endswith("\n"):
+                out.append("\n")
+            out.append(marker + ("\n" if spans_line else " "))
+        if i < len(units):
+            out.append(text[units[i].start : units[i].end])
+        previous = i
+    return "".join(out).rstrip("\n") + ("\n" if text.endswith("\n") else "")
