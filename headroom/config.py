@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         validation_alias=_env("savings_path", "HEADROOM_SAVINGS_PATH"),
         description="Savings history file (default: <workspace>/proxy_savings.json).",
     )
+    savings_export_interval: float = Field(
+        60.0,
+        validation_alias=_env("savings_export_interval", "HEADROOM_SAVINGS_EXPORT_INTERVAL"),
+        description="Seconds between writes of the savings file (it is also written at shutdown).",
+    )
     store: Literal["sqlite", "aws", "memory"] = Field(
         "sqlite", validation_alias=_env("store", "HEADROOM_STORE"), description="State backend."
     )

@@ -1,0 +1,205 @@
+"""Savings events folded into calendar periods (UTC hours, days, ISO weeks, months): the rollup rows of
+/stats-history, computed in one pass over the events and then merged upward from hours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from headroom.store.interfaces import SavingsEvent
+
+Granularity = Literal["hourly", "daily", "weekly", "monthly"]
+GRANULARITIES: tuple[Granularity, ...] = ("hourly", "daily", "weekly", "monthly")
+TOP_MODELS_PER_PERIOD = 3
+HOUR = 3600
+
+
+def iso_utc(moment: datetime | float) -> str:
+    """`2026-04-10T16:36:25Z`: UTC, second precision, with the `Z` suffix."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def percent(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 2) if whole > 0 else 0.0
+
+
+@dataclass(slots=True)
+class ModelTotals:
+    provider: str
+    requests: int = 0
+    tokens_before: int = 0
+    tokens_after: int = 0
+    cost_usd: float = 0.0
+    cost_without_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class PeriodTotals:
+    """Sums over the events of one period, with a per-model breakdown."""
+
+    requests: int = 0
+    tokens_before: int = 0
+    tokens_after: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_without_usd: float = 0.0
+    response_cache_hits: int = 0
+    models: dict[str, ModelTotals] = field(default_factory=dict)
+
+    def add(self, event: SavingsEvent) -> None:
+        self.requests += 1
+        self.tokens_before += event.tokens_before
+        self.tokens_after += event.tokens_after
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        self.cache_read_tokens += event.cache_read_tokens
+        self.cache_write_tokens += event.cache_write_5m_tokens + event.cache_write_1h_tokens
+        self.cost_usd += event.cost_usd
+        self.cost_without_usd += event.cost_without_usd
+        self.response_cache_hits += event.response_cached
+        model = self.models.get(event.model)
+        if model is None:
+            model = self.models[event.model] = ModelTotals(event.provider)
+        model.requests += 1
+        model.tokens_before += event.tokens_before
+        model.tokens_after += event.tokens_after
+        model.cost_usd += event.cost_usd
+        model.cost_without_usd += event.cost_without_usd
+
+    def merge(self, other: PeriodTotals) -> None:
+        self.requests += other.requests
+        self.tokens_before += other.tokens_before
+        self.tokens_after += other.tokens_after
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.cost_usd += other.cost_usd
+        self.cost_without_usd += other.cost_without_usd
+        self.response_cache_hits += other.response_cache_hits
+        for name, theirs in other.models.items():
+            mine = self.models.get(name)
+            if mine is None:
+                mine = self.models[name] = ModelTotals(theirs.provider)
+            mine.requests += theirs.requests
+            mine.tokens_before += theirs.tokens_before
+            mine.tokens_after += theirs.tokens_after
+            mine.cost_usd += theirs.cost_usd
+            mine.cost_without_usd += theirs.cost_without_usd
+
+    def ranked_models(self) -> list[tuple[str, ModelTotals]]:
+        """Models by requests, then tokens saved, then name (a stable order for ties)."""
+        return sorted(
+            self.models.items(),
+            key=lambda item: (-item[1].requests, -(item[1].tokens_before - item[1].tokens_after), item[0]),
+        )
+
+    def row(self, period: str, start: datetime, end: datetime) -> dict[str, Any]:
+        prompt_tokens = self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return {
+            "period": period,
+            "start": iso_utc(start),
+            "end": iso_utc(end),
+            "requests": self.requests,
+            "tokens_before": self.tokens_before,
+            "tokens_after": self.tokens_after,
+            "tokens_saved": self.tokens_before - self.tokens_after,
+            "savings_percent": percent(self.tokens_before - self.tokens_after, self.tokens_before),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_hit_percent": percent(self.cache_read_tokens, prompt_tokens),
+            "cost_usd": round(self.cost_usd, 6),
+            "cost_without_usd": round(self.cost_without_usd, 6),
+            "cost_saved_usd": round(self.cost_without_usd - self.cost_usd, 6),
+            "response_cache_hits": self.response_cache_hits,
+            "response_cache_hit_percent": percent(self.response_cache_hits, self.requests),
+            "top_models": [
+                {"model": name, "requests": totals.requests, "tokens_saved": totals.tokens_before - totals.tokens_after}
+                for name, totals in self.ranked_models()[:TOP_MODELS_PER_PERIOD]
+            ],
+        }
+
+
+def hourly_totals(events: Iterable[SavingsEvent]) -> dict[int, PeriodTotals]:
+    """Totals keyed by UTC hour number (Unix hours); the single pass over the events."""
+    hours: dict[int, PeriodTotals] = {}
+    for event in events:
+        key = int(event.ts // HOUR)
+        bucket = hours.get(key)
+        if bucket is None:
+            bucket = hours[key] = PeriodTotals()
+        bucket.add(event)
+    return hours
+
+
+def period_start(moment: datetime, granularity: Granularity) -> datetime:
+    """The UTC start of the period holding `moment` (weeks start on Monday, as ISO weeks do)."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    if granularity == "hourly":
+        return hour
+    day = hour.replace(hour=0)
+    if granularity == "daily":
+        return day
+    if granularity == "weekly":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_period(start: datetime, granularity: Granularity) -> datetime:
+    if granularity == "hourly":
+        return start + timedelta(hours=1)
+    if granularity == "daily":
+        return start + timedelta(days=1)
+    if granularity == "weekly":
+        return start + timedelta(weeks=1)
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
+
+def period_label(start: datetime, granularity: Granularity) -> str:
+    """`2026-04-10T16:00:00Z`, `2026-04-10`, `2026-W15` (ISO week) or `2026-04`."""
+    if granularity == "hourly":
+        return iso_utc(start)
+    if granularity == "daily":
+        return start.strftime("%Y-%m-%d")
+    if granularity == "weekly":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    return start.strftime("%Y-%m")
+
+
+def _periods(first: datetime, last: datetime, granularity: Granularity) -> Iterator[tuple[datetime, datetime]]:
+    start = period_start(first, granularity)
+    while start <= last:
+        end = next_period(start, granularity)
+        yield start, end
+        start = end
+
+
+def rollup_rows(
+    hours: dict[int, PeriodTotals], granularity: Granularity, first: datetime, last: datetime
+) -> list[dict[str, Any]]:
+    """One row per period from the period holding `first` to the one holding `last`, oldest first; periods
+    without events are present with zeros so charts show the gaps."""
+    merged: dict[datetime, PeriodTotals] = {}
+    lowest = int(period_start(first, granularity).timestamp() // HOUR)
+    for key, totals in hours.items():
+        if key < lowest:
+            continue
+        start = period_start(datetime.fromtimestamp(key * HOUR, UTC), granularity)
+        bucket = merged.get(start)
+        if bucket is None:
+            merged[start] = bucket = PeriodTotals()
+        bucket.merge(totals)
+    return [
+        merged.get(start, PeriodTotals()).row(period_label(start, granularity), start, end)
+        for start, end in _periods(first, last, granularity)
+    ]
