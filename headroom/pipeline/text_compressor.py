@@ -27,14 +27,14 @@ _ERROR_WORDS = ("error", "exception", "traceback", "fail", "fatal", "denied", "c
 class _Budget:
     share: float
     min_chars: int
-    head_units: int
-    tail_units: int
+    edge_share: float
+    min_edge_chars: int
     headings: int
 
 
 _BUDGETS = {
-    1: _Budget(share=0.18, min_chars=1200, head_units=3, tail_units=2, headings=12),
-    2: _Budget(share=0.09, min_chars=600, head_units=2, tail_units=1, headings=6),
+    1: _Budget(share=0.18, min_chars=1200, edge_share=0.03, min_edge_chars=300, headings=12),
+    2: _Budget(share=0.09, min_chars=600, edge_share=0.015, min_edge_chars=200, headings=6),
 }
 
 
@@ -63,8 +63,8 @@ class TextCompressor:
         budget = _BUDGETS[2 if ctx.depth >= 2 else 1]
         texts = [text[u.start : u.end] for u in units]
         limit = max(budget.min_chars, int(budget.share * len(text)))
-        chosen: set[int] = set(range(min(budget.head_units, len(units))))
-        chosen.update(range(max(0, len(units) - budget.tail_units), len(units)))
+        edge = max(budget.min_edge_chars, int(budget.edge_share * len(text)))
+        chosen = _edges(texts, edge)
         headings = [i for i, t in enumerate(texts) if units[i].line_end and len(t) < 80 and _HEADING.match(t)]
         chosen.update(headings[: budget.headings])
         patterns = [re.compile(p) for p in ctx.keep_patterns if _valid(p)]
@@ -89,6 +89,19 @@ class TextCompressor:
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
         return Compressed(text=result, lossless=False, transform="text:extract")
+
+
+def _edges(texts: Sequence[str], chars: int) -> set[int]:
+    """The opening and closing units, about `chars` characters at each end (at least one unit each)."""
+    chosen: set[int] = set()
+    for order in (range(len(texts)), range(len(texts) - 1, -1, -1)):
+        used = 0
+        for i in order:
+            if used >= chars and used > 0:
+                break
+            chosen.add(i)
+            used += len(texts[i])
+    return chosen
 
 
 def _valid(pattern: str) -> bool:
