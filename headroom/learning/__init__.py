@@ -1,0 +1,1 @@
+"""TOIN: learning which tool outputs the model needs back, and keep-rules for compression."""
