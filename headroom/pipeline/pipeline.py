@@ -12,12 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from headroom.accounting.tokens import count_tokens
 from headroom.ccr import markers
 from headroom.config import Settings
+from headroom.context.decision import ContextDecision
 from headroom.pipeline.memo import LruCache
 from headroom.pipeline.router import compress_block
 from headroom.pipeline.types import Compressed, CompressionContext
@@ -40,6 +41,7 @@ class OptimizeResult:
     reused_forms: int = 0
     retrieval_enabled: bool = False
     has_markers: bool = False
+    context: ContextDecision = field(default_factory=ContextDecision)
 
     @property
     def tokens_saved(self) -> int:
@@ -97,9 +99,17 @@ class Pipeline:
         return cached
 
     def optimize(
-        self, provider: Provider, body: JSONObject, *, tenant: str, conversation: str, depth: int = 1
+        self,
+        provider: Provider,
+        body: JSONObject,
+        *,
+        tenant: str,
+        conversation: str,
+        depth: int = 1,
+        keep_patterns: Mapping[str, tuple[str, ...]] | None = None,
     ) -> OptimizeResult:
-        """Compress the request body in place and report what changed. Never raises for a compressor fault."""
+        """Compress the request body in place and report what changed. Never raises for a compressor fault.
+        `keep_patterns` are TOIN's keep-rules per tool name (frozen per conversation)."""
         result = OptimizeResult()
         blocks = [b for b in provider.blocks(body) if len(b.text) >= self._min_chars]
         if not blocks:
@@ -120,7 +130,8 @@ class Pipeline:
             in_newest_turn = block.message_index > newest_after
             if not in_newest_turn and (block.frozen or self._settings.mode == "cache"):
                 continue
-            form = self._form_for(block, digest, query, tenant, depth, result)
+            keep = (keep_patterns or {}).get(block.tool_name, ())
+            form = self._form_for(block, digest, query, tenant, depth, keep, result)
             new_forms[digest] = UNCHANGED if form is None else form.text
             if form is not None:
                 result.transforms.append(form.transform)
@@ -162,14 +173,25 @@ class Pipeline:
         result.tokens_after += after
 
     def _form_for(
-        self, block: Block, digest: str, query: str, tenant: str, depth: int, result: OptimizeResult
+        self,
+        block: Block,
+        digest: str,
+        query: str,
+        tenant: str,
+        depth: int,
+        keep: tuple[str, ...],
+        result: OptimizeResult,
     ) -> _Form | None:
         full_query = f"{query}\n{block.tool_name}".strip()
-        memo_key = (digest, _digest(full_query), depth)
+        memo_key = (digest, _digest("\x1f".join((full_query, *keep))), depth)
         form = self._memo.get(memo_key)
         if form is None:
             ctx = CompressionContext(
-                query=full_query, tool_name=block.tool_name, depth=depth, code_aware=self._settings.code_aware
+                query=full_query,
+                tool_name=block.tool_name,
+                depth=depth,
+                keep_patterns=keep,
+                code_aware=self._settings.code_aware,
             )
             future = self._executor.submit(self._compress, block.text, ctx)
             try:
