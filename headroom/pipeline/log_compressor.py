@@ -160,16 +160,28 @@ class LogCompressor:
 
     @staticmethod
     def _keep_relevant(lines: Sequence[str], keys: Sequence[str], query: str, budget: _Budget, keep: set[int]) -> None:
-        """Keeps the lines BM25 ranks best, at most _RELEVANT_PER_KEY of any one exact template."""
+        """Keeps the lines BM25 ranks best, at most _RELEVANT_PER_KEY of any one exact template. Lines holding
+        a query term with a digit (a status code, an id, an address) come first: the query names that value."""
         starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
         hits = term_hits("\n".join(lines), starts, query)
-        shortlist = shortlist_units(hits, len(lines), _RERANKED, keys.__getitem__, _SHORTLIST_PER_KEY)
+        taken: Counter[str] = Counter()
+        exact = [i for i in sorted(hits, reverse=True) if any(c.isdigit() for term in hits[i] for c in term)]
+        for i in exact:
+            if len(taken) >= budget.relevant // 2:
+                break
+            if not taken[keys[i]]:
+                taken[keys[i]] += 1
+                keep.add(i)
+        shortlist = shortlist_units(
+            hits, len(lines), _RERANKED, keys.__getitem__, _SHORTLIST_PER_KEY, latest_first=True
+        )
         scores = bm25_scores([lines[i] for i in shortlist], query)
         best = max(scores, default=0.0)
         if best <= 0.0:
             return
-        ranked = sorted((k for k, s in enumerate(scores) if s >= _RELATIVE_SCORE * best), key=lambda k: (-scores[k], k))
-        taken: Counter[str] = Counter()
+        ranked = sorted(
+            (k for k, s in enumerate(scores) if s >= _RELATIVE_SCORE * best), key=lambda k: (-scores[k], -k)
+        )
         added = 0
         for k in ranked:
             if added >= budget.relevant:

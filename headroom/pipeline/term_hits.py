@@ -51,13 +51,20 @@ def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -
 
 
 def shortlist(
-    hits: dict[int, set[str]], unit_count: int, limit: int, group: Callable[[int], Hashable], per_group: int
+    hits: dict[int, set[str]],
+    unit_count: int,
+    limit: int,
+    group: Callable[[int], Hashable],
+    per_group: int,
+    latest_first: bool = False,
 ) -> list[int]:
     """Up to `limit` units with hits, best first by the summed rarity of their terms, at most `per_group` of
-    any one group (so one repeated template cannot fill the list); returned in unit order."""
+    any one group (so one repeated template cannot fill the list); ties go to the earlier unit, or to the later
+    one with `latest_first` (the newest state of a log). Returned in unit order."""
     df: Counter[str] = Counter(term for found in hits.values() for term in found)
     rarity = {term: math.log(1 + unit_count / count) for term, count in df.items()}
-    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in hits[k]), k))
+    direction = -1 if latest_first else 1
+    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in hits[k]), direction * k))
     taken: Counter[Hashable] = Counter()
     chosen: list[int] = []
     for k in ranked:

@@ -19,8 +19,19 @@ _DUPLICATE_SHARE = 0.8
 _RERANKED = 300
 _ERROR_BONUS = 0.35
 _HEADING = re.compile(r"^\s{0,3}(?:#{1,6} \S|[A-Z][A-Za-z0-9 /&-]{2,60}:?\s*$|={3,}|-{3,}\s*$)")
-_ERROR_WORDS = ("error", "exception", "traceback", "fail", "fatal", "denied", "cannot", "unable to", "no such",
-                "not found", "can't")
+_ERROR_WORDS = (
+    "error",
+    "exception",
+    "traceback",
+    "fail",
+    "fatal",
+    "denied",
+    "cannot",
+    "unable to",
+    "no such",
+    "not found",
+    "can't",
+)
 
 
 @dataclass(frozen=True, slots=True)
