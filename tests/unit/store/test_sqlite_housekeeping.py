@@ -1,0 +1,52 @@
+"""SQLite housekeeping: pruned events stay in the totals, and expired rows are purged opportunistically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headroom.store.interfaces import SavingsEvent
+from headroom.store.sqlite_db import EXPIRING_TABLES, PURGE_EVERY, SqliteDatabase
+from headroom.store.sqlite_history import SqliteSavingsStore
+
+
+def test_pruned_events_stay_in_totals(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    try:
+        savings = SqliteSavingsStore(db, events_kept=3)
+        for ts in range(10):
+            savings.record(SavingsEvent(float(ts), "openai", "gpt", "t", 10, 4))
+        savings.prune()
+        assert [e.ts for e in savings.events()] == [7.0, 8.0, 9.0]
+        totals = savings.totals()
+        assert (totals.requests, totals.tokens_saved, totals.first_ts, totals.last_ts) == (10, 60, 0.0, 9.0)
+    finally:
+        db.close()
+
+
+def test_expired_rows_are_purged_from_every_expiring_table(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    try:
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO blobs VALUES ('t', 'old', x'00', 1.0), ('t', 'new', x'01', 1e15)")
+            conn.execute("INSERT INTO counters VALUES ('old', 1.0, 1.0), ('new', 1.0, 1e15)")
+        for table in EXPIRING_TABLES:
+            for _ in range(PURGE_EVERY):
+                db.wrote(table)
+        with db.connection() as conn:
+            assert conn.execute("SELECT key FROM blobs").fetchall() == [("new",)]
+            assert conn.execute("SELECT key FROM counters").fetchall() == [("new",)]
+    finally:
+        db.close()
+
+
+def test_schema_opens_idempotently(tmp_path: Path) -> None:
+    first = SqliteDatabase(tmp_path / "state.db")
+    second = SqliteDatabase(tmp_path / "state.db")
+    try:
+        with first.connection() as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        with second.connection() as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+    finally:
+        first.close()
+        second.close()
