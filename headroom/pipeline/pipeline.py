@@ -83,6 +83,10 @@ class Pipeline:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="headroom-compress")
         self._min_chars = settings.min_compress_tokens * 3
 
+    @property
+    def stores(self) -> Stores:
+        return self._stores
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
