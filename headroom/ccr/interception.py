@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
 from headroom.ccr.anthropic_stream import AnthropicRetrievalSplicer
 from headroom.ccr.followup import FORMATS, RetrievalCall
-from headroom.ccr.retrieval import retrieval_answer
+from headroom.ccr.retrieval import lookup_original, retrieval_answer
 from headroom.providers.base import JSONObject, Provider
 from headroom.proxy.upstream import Upstreams
 from headroom.store.interfaces import BlobStore
@@ -19,6 +19,10 @@ from headroom.store.interfaces import BlobStore
 
 def _dumps(body: JSONObject) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+RetrievalObserver = Callable[[str, str, str, str | None], None]
+"""Told of each answered retrieval: (tenant, hash, query, the original or None); TOIN learns from it."""
 
 
 class RetrievalRounds:
@@ -32,6 +36,7 @@ class RetrievalRounds:
         request: tuple[str, str, str, list[tuple[str, str]]],
         tenant: str,
         max_rounds: int,
+        on_retrieval: RetrievalObserver | None = None,
     ) -> None:
         self._upstreams = upstreams
         self._blobs = blobs
@@ -39,10 +44,17 @@ class RetrievalRounds:
         self._method, self._path, self._query, self._headers = request
         self._tenant = tenant
         self._max_rounds = max_rounds
+        self._on_retrieval = on_retrieval
         self.retrievals = 0
 
     async def answer(self, call: RetrievalCall) -> str:
-        return await asyncio.to_thread(retrieval_answer, self._blobs, self._tenant, call.ccr_hash, call.query)
+        return await asyncio.to_thread(self._answer_now, call)
+
+    def _answer_now(self, call: RetrievalCall) -> str:
+        if self._on_retrieval is not None:
+            original = lookup_original(self._blobs, self._tenant, call.ccr_hash)
+            self._on_retrieval(self._tenant, call.ccr_hash, call.query, original)
+        return retrieval_answer(self._blobs, self._tenant, call.ccr_hash, call.query)
 
     async def open(self, body: JSONObject) -> httpx.Response:
         return await self._upstreams.open(

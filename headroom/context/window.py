@@ -57,6 +57,10 @@ class ContextManager:
         reserve = min(reserved, limit // 4) if isinstance(reserved, int) and not isinstance(reserved, bool) else 0
         return limit, limit - reserve
 
+    def might_overflow(self, body: JSONObject, model: str, size: int) -> bool:
+        """False when a body of `size` bytes surely fits (a token is at least one byte): nothing to count."""
+        return size + _TOOL_SLACK_BYTES > self.budget(body, model)[1]
+
     def fit(
         self,
         provider: Provider,
@@ -74,7 +78,7 @@ class ContextManager:
         `original` re-parses the client's body (for the deeper compression pass)."""
         limit, budget = self.budget(body, provider.model(body))
         decision = ContextDecision(limit=limit)
-        if size_bound + _TOOL_SLACK_BYTES <= budget:
+        if not self.might_overflow(body, provider.model(body), size_bound):
             return decision
         total = self.request_tokens(provider, body)
         decision.tokens_before = decision.tokens_after = total

@@ -1,0 +1,68 @@
+"""One request's optimization as a single synchronous call (the service runs it in a worker thread):
+TOIN's frozen keep-rules → the compression pipeline → TOIN observations → the context window → the cache aligner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from headroom.ccr import markers
+from headroom.config import Settings
+from headroom.context.cache_aligner import volatile_spans
+from headroom.context.window import ContextManager
+from headroom.learning.toin import Toin
+from headroom.pipeline.pipeline import OptimizeResult, Pipeline
+from headroom.providers.base import Block, JSONObject, Provider
+
+
+class RequestOptimizer:
+    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self.toin = Toin(pipeline.stores, settings.ccr_ttl)
+        self.context = ContextManager(settings, pipeline.stores, pipeline, self.toin.learned_importance)
+
+    def worth_trying(self, provider: Provider, body: JSONObject, size: int) -> bool:
+        """Cheap pre-check: a block worth compressing, or a body that might not fit the context window."""
+        if self._pipeline.worth_trying(provider.blocks(body)):
+            return True
+        return self.context.might_overflow(body, provider.model(body), size)
+
+    def run(
+        self, provider: Provider, body: JSONObject, *, tenant: str, conversation: str, raw: bytes
+    ) -> OptimizeResult:
+        """Optimize `body` in place; `raw` is the client's body (re-parsed for the deeper pass and counted as
+        the upper bound of its tokens)."""
+        volatile = len(volatile_spans(body))
+        originals = self._compressible(provider, body)
+        result = self._pipeline.optimize(
+            provider, body, tenant=tenant, conversation=conversation, keep_patterns=self.toin.rules_for(conversation)
+        )
+        compressed = {h: originals[h] for h in result.ccr_hashes if h in originals}
+        if compressed:
+            self.toin.observe_compressions(tenant, compressed)
+        result.context = self.context.fit(
+            provider,
+            body,
+            tenant=tenant,
+            conversation=conversation,
+            size_bound=len(raw),
+            original=_reparse(provider, raw),
+            optimized=result,
+        )
+        result.context.cache_volatile = volatile
+        return result
+
+    def observe_retrieval(self, tenant: str, ccr_hash: str, query: str, original: str | None) -> None:
+        self.toin.observe_retrieval(tenant, ccr_hash, query, original)
+
+    def _compressible(self, provider: Provider, body: JSONObject) -> dict[str, Block]:
+        """The blocks the pipeline may compress, by the CCR hash their original would be stored under."""
+        blocks = [b for b in provider.blocks(body) if self._pipeline.worth_trying([b])]
+        return {markers.content_hash(b.text): b for b in blocks}
+
+
+def _reparse(provider: Provider, raw: bytes) -> Callable[[], JSONObject]:
+    def parse() -> JSONObject:
+        return provider.validate(json.loads(raw))
+
+    return parse
