@@ -15,6 +15,7 @@ import httpx
 from headroom.ccr.interception import RetrievalRounds
 from headroom.config import Settings
 from headroom.context.identity import conversation_id
+from headroom.context.optimizer import RequestOptimizer
 from headroom.errors import HeadroomError
 from headroom.pipeline.pipeline import OptimizeResult, Pipeline
 from headroom.providers.anthropic import AnthropicProvider
@@ -81,17 +82,18 @@ class ProxyService:
         self._blobs = blobs
         self._upstreams = upstreams
         self._pipeline = pipeline
+        self._optimizer = RequestOptimizer(settings, pipeline)
         self._sink = sink
 
     async def optimize(self, provider: Provider, incoming: Incoming, body: JSONObject) -> OptimizeResult:
         """Compress `body` in place; a pipeline fault leaves the request as it was (fail open)."""
-        blocks = provider.blocks(body)
-        if not self._pipeline.worth_trying(blocks):
+        if not self._optimizer.worth_trying(provider, body, len(incoming.body)):
             return OptimizeResult()
         conversation = conversation_id(incoming.tenant, dict(incoming.headers), provider, body)
+        raw = incoming.body
         try:
             return await asyncio.to_thread(
-                self._pipeline.optimize, provider, body, tenant=incoming.tenant, conversation=conversation
+                self._optimizer.run, provider, body, tenant=incoming.tenant, conversation=conversation, raw=raw
             )
         except HeadroomError:
             raise
@@ -134,6 +136,8 @@ class ProxyService:
         out_headers = response_headers(response.headers, keep_length=not rewritten)
         out_headers.append(("x-headroom-tokens-before", str(optimized.tokens_before)))
         out_headers.append(("x-headroom-tokens-after", str(optimized.tokens_after)))
+        out_headers.append(("x-headroom-cache-volatile", str(optimized.context.cache_volatile)))
+        out_headers.append(("x-headroom-context-dropped", str(optimized.context.dropped_messages)))
         return Outgoing(response.status_code, out_headers, relay(source, close, options, outcome))
 
     def _response_source(
@@ -155,6 +159,7 @@ class ProxyService:
             (incoming.method, incoming.path, incoming.query, headers),
             incoming.tenant,
             self._settings.max_retrieval_rounds,
+            on_retrieval=self._optimizer.observe_retrieval,
         )
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         if is_sse and provider.name == "anthropic":
