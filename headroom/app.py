@@ -11,6 +11,7 @@ import falcon.asgi
 
 from headroom.accounting.recorder import Recorder
 from headroom.config import Settings
+from headroom.learning.toin import Toin
 from headroom.pipeline.pipeline import Pipeline
 from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.openai_chat import OpenAIChatProvider
@@ -21,6 +22,7 @@ from headroom.proxy.compress_resources import CompressResource, RetrieveResource
 from headroom.proxy.health import HealthResources, Lifecycle
 from headroom.proxy.resources import LlmResource, PassthroughSink
 from headroom.proxy.service import ProxyService
+from headroom.proxy.toin_resource import ToinStatsResource
 from headroom.proxy.upstream import Upstreams
 from headroom.store.factory import build_stores
 from headroom.store.interfaces import Stores
@@ -75,6 +77,7 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
 
     app.add_route("/v1/compress", CompressResource(settings, pipeline))
     app.add_route("/v1/retrieve", RetrieveResource(settings, stores.blobs))
+    app.add_route("/v1/toin/stats", ToinStatsResource(Toin(stores, settings.ccr_ttl)))
     app.add_route("/v1/messages", LlmResource(settings, service, AnthropicProvider()))
     app.add_route("/v1/chat/completions", LlmResource(settings, service, OpenAIChatProvider()))
     app.add_route("/v1/responses", LlmResource(settings, service, OpenAIResponsesProvider()))
