@@ -14,7 +14,7 @@ from headroom.pipeline.types import Compressed, CompressionContext, omitted
 _MIN_GAIN = 0.10
 _PASS_LINE = re.compile(
     r"^\s*(?:=== (?:RUN|PAUSE|CONT|NAME)\s|--- (?:PASS|SKIP): |\S+::\S+ PASSED\b|[✓✔√] |PASS \S+\.(?:test|spec)\.|"
-    r"ok\s+\S+\s+(?:[\d.]+s|\(cached\))|.* \.\.\. (?:ok|skipped.*)$)"
+    r".* \.\.\. (?:ok|skipped.*)$)"
 )
 _GO_RUN = re.compile(r"^\s*=== (?:RUN|CONT)\s+(\S+)")
 _GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+)")
@@ -110,6 +110,8 @@ class TestOutputCompressor:
     name = "test_output"
 
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        if not text.strip():
+            return None
         result: str | None = None
         transform = "test_output:report"
         stripped = text.lstrip()
@@ -118,6 +120,8 @@ class TestOutputCompressor:
         if result is None:
             lines = [line.rstrip("\r") for line in text.split("\n")]
             keep = _abbreviate_sections(lines, _fold_passes(lines), ctx)
+            if not keep:
+                return None
             result = _render(lines, keep)
             transform = "test_output:fold"
         if len(result) > (1 - _MIN_GAIN) * len(text):
