@@ -3,15 +3,20 @@ Routes are declared here and nowhere else."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import falcon
 import falcon.asgi
 
+from headroom.accounting.budget import BudgetGuard
+from headroom.accounting.rate_limit import RateLimiter
 from headroom.accounting.recorder import Recorder
+from headroom.accounting.session_stats import SessionStats
 from headroom.config import Settings
 from headroom.learning.toin import Toin
+from headroom.observability.metrics import Metrics
 from headroom.pipeline.pipeline import Pipeline
 from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.openai_chat import OpenAIChatProvider
@@ -19,9 +24,12 @@ from headroom.providers.openai_responses import OpenAIResponsesProvider
 from headroom.proxy import error_handler
 from headroom.proxy.access import ProxyKeyMiddleware
 from headroom.proxy.compress_resources import CompressResource, RetrieveResource
+from headroom.proxy.dashboard_resources import add_dashboard_routes
+from headroom.proxy.guard import RequestGuard
 from headroom.proxy.health import HealthResources, Lifecycle
 from headroom.proxy.resources import LlmResource, PassthroughSink
 from headroom.proxy.service import ProxyService
+from headroom.proxy.stats_resources import MetricsResource, StatsResource
 from headroom.proxy.toin_resource import ToinStatsResource
 from headroom.proxy.upstream import Upstreams
 from headroom.store.factory import build_stores
@@ -33,7 +41,10 @@ HeadroomApp = falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]
 class _LifespanHooks:
     """Marks startup complete and closes the upstream clients and background work at shutdown."""
 
-    def __init__(self, lifecycle: Lifecycle, upstreams: Upstreams, pipeline: Pipeline, recorder: Recorder) -> None:
+    def __init__(
+        self, lifecycle: Lifecycle, upstreams: Upstreams, pipeline: Pipeline, recorder: Recorder, stores: Stores
+    ) -> None:
+        self._stores = stores
         self._lifecycle = lifecycle
         self._upstreams = upstreams
         self._pipeline = pipeline
@@ -49,6 +60,7 @@ class _LifespanHooks:
         self._lifecycle.http_client_open = False
         self._pipeline.close()
         await self._recorder.aclose()
+        self._stores.close()
 
 
 def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bool = True) -> HeadroomApp:
@@ -58,14 +70,19 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     lifecycle = Lifecycle(startup_complete=not lifespan, http_client_open=not lifespan)
     upstreams = Upstreams(settings)
     pipeline = Pipeline(settings, stores)
-    recorder = Recorder(settings, stores)
-    service = ProxyService(settings, upstreams, pipeline, stores.blobs, recorder.record_exchange)
+    metrics = Metrics.from_settings(settings)
+    budget = BudgetGuard.from_settings(settings, stores.counters)
+    limiter = RateLimiter.from_settings(settings, stores.counters)
+    guard = RequestGuard(budget, limiter, metrics)
+    stats = SessionStats(started_at=time.time())
+    recorder = Recorder(settings, stores, budget, metrics, stats)
+    service = ProxyService(settings, upstreams, pipeline, stores.blobs, guard, recorder.record_exchange)
 
     app: HeadroomApp = falcon.asgi.App()
     if settings.proxy_keys:
         app.add_middleware(ProxyKeyMiddleware(settings))
     if lifespan:
-        app.add_middleware(_LifespanHooks(lifecycle, upstreams, pipeline, recorder))
+        app.add_middleware(_LifespanHooks(lifecycle, upstreams, pipeline, recorder, stores))
     app.req_options.auto_parse_form_urlencoded = False
     app.resp_options.secure_cookies_by_default = False
     error_handler.register(app)
@@ -75,6 +92,9 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     app.add_route("/readyz", health, suffix="readyz")
     app.add_route("/health", health, suffix="health")
 
+    app.add_route("/stats", StatsResource(stats, stores.savings, guard))
+    app.add_route("/metrics", MetricsResource(metrics))
+    add_dashboard_routes(app, stores)
     app.add_route("/v1/compress", CompressResource(settings, pipeline))
     app.add_route("/v1/retrieve", RetrieveResource(settings, stores.blobs))
     app.add_route("/v1/toin/stats", ToinStatsResource(Toin(stores, settings.ccr_ttl)))

@@ -93,5 +93,24 @@ def proxy(**flags: Any) -> None:
     )
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("agent")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--proxy-url", default=None, help="Headroom's URL (default http://<host>:<port> from settings).")
+@click.option("--provider-type", default="auto", help="auto, anthropic or openai (Copilot BYOK route).")
+def wrap(agent: str, args: tuple[str, ...], proxy_url: str | None, provider_type: str) -> None:
+    """Run an agent CLI (claude, codex, copilot) with its base URL pointed at Headroom: `headroom wrap copilot --
+    --model claude-sonnet-4-20250514`."""
+    from headroom.wrap import WrapError, wrap_command
+
+    settings = Settings()
+    url = proxy_url or f"http://{settings.host}:{settings.port}"
+    try:
+        command = wrap_command(agent, url, list(args), provider_type, os.environ)
+    except WrapError as exc:
+        raise click.UsageError(str(exc)) from exc
+    os.execvpe(command.argv[0], command.argv, {**os.environ, **command.env})
+
+
 if __name__ == "__main__":
     main()

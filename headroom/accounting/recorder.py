@@ -1,5 +1,6 @@
-"""Turns each finished exchange into accounting: a savings event in the store, the JSONL request log line,
-and the live session counters. Store writes run on one background thread, never on the event loop."""
+"""Turns each finished exchange into accounting: cost from the usage upstream reported, the "without Headroom"
+counterfactual, the budget settled, a savings event in the store, metrics, the live session counters and the
+JSONL request log. Store writes run on one background thread, never on the event loop."""
 
 from __future__ import annotations
 
@@ -10,76 +11,111 @@ import threading
 import time
 from pathlib import Path
 
+from headroom.accounting.budget import BudgetGuard, Reservation
+from headroom.accounting.cost import cost_usd, cost_without_headroom
+from headroom.accounting.session_stats import SessionStats
+from headroom.accounting.usage import Usage, usage_from
 from headroom.config import Settings
+from headroom.observability.metrics import Metrics
 from headroom.proxy.service import Exchange
 from headroom.store.interfaces import SavingsEvent, Stores
 
 log = logging.getLogger("headroom.accounting")
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def exchange_usage(exchange: Exchange) -> Usage:
+    return usage_from(exchange.provider.name, exchange.outcome.tap.usage)
 
 
-def savings_event(exchange: Exchange, now: float) -> SavingsEvent:
+def savings_event(exchange: Exchange, usage: Usage, now: float) -> SavingsEvent:
+    """Tokens before = what upstream billed as input + what compression removed (counted exactly, per block)."""
     outcome = exchange.outcome
-    usage = outcome.tap.usage
-    optimized = exchange.optimized
-    input_tokens = _int(usage.get("input_tokens", usage.get("prompt_tokens")))
-    saved = optimized.tokens_saved
+    model = outcome.tap.model or exchange.model
+    saved = exchange.optimized.tokens_saved
+    after = usage.prompt_tokens
+    cost = cost_usd(model, usage)
     finished = outcome.finished_at or time.perf_counter()
-    first = outcome.first_byte_at or finished
     return SavingsEvent(
         ts=now,
         provider=exchange.provider.name,
-        model=outcome.tap.model or exchange.model,
+        model=model,
         tenant=exchange.incoming.tenant,
-        tokens_before=input_tokens + saved,
-        tokens_after=input_tokens,
-        input_tokens=input_tokens,
-        output_tokens=_int(usage.get("output_tokens", usage.get("completion_tokens"))),
-        cache_read_tokens=_int(usage.get("cache_read_input_tokens")),
-        cache_write_5m_tokens=_int(usage.get("cache_creation_input_tokens")),
+        tokens_before=after + saved,
+        tokens_after=after,
+        input_tokens=usage.input,
+        output_tokens=usage.output,
+        cache_read_tokens=usage.cache_read,
+        cache_write_5m_tokens=usage.cache_write_5m,
+        cache_write_1h_tokens=usage.cache_write_1h,
+        cost_usd=cost,
+        cost_without_usd=cost_without_headroom(model, usage, after + saved, after) if saved else cost,
         latency_ms=round((finished - exchange.incoming.received_at) * 1000, 3),
-        overhead_ms=round((exchange.forwarded_at - exchange.incoming.received_at) * 1000 + (first - first), 3),
+        overhead_ms=round((exchange.forwarded_at - exchange.incoming.received_at) * 1000, 3),
         status=outcome.status,
     )
 
 
 class Recorder:
-    def __init__(self, settings: Settings, stores: Stores) -> None:
-        self._settings = settings
+    def __init__(
+        self, settings: Settings, stores: Stores, budget: BudgetGuard, metrics: Metrics, stats: SessionStats
+    ) -> None:
         self._stores = stores
+        self._budget = budget
+        self._metrics = metrics
+        self.stats = stats
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="headroom-record")
         self._log_lock = threading.Lock()
         self._log_path: Path | None = settings.log_file
 
     def record_exchange(self, exchange: Exchange) -> None:
-        event = savings_event(exchange, time.time())
-        self._executor.submit(self._write, event, exchange.outcome.client_disconnected)
-
-    def _write(self, event: SavingsEvent, disconnected: bool) -> None:
+        """Called by the relay when a response has finished (or the client left); never raises."""
         try:
+            usage = exchange_usage(exchange)
+            event = savings_event(exchange, usage, time.time())
+        except Exception as exc:  # a malformed usage object must not break the stream's teardown
+            log.warning("accounting skipped: %s", type(exc).__name__)
+            return
+        provider = exchange.provider.name
+        self._metrics.observe_request(
+            provider, exchange.incoming.path, event.status, event.latency_ms / 1000, event.overhead_ms / 1000
+        )
+        self._metrics.record_tokens(provider, event.tokens_before, event.tokens_after)
+        self._metrics.record_cost(provider, event.model, event.cost_usd, event.cost_without_usd)
+        if exchange.optimized.failures:
+            self._metrics.record_compression_failure(provider, "pipeline")
+        if exchange.outcome.upstream_error or event.status >= 500:
+            self._metrics.record_upstream_error(provider, f"{event.status // 100}xx")
+        self.stats.add(event, usage, exchange.optimized.failures)
+        self._executor.submit(self._write, event, exchange.reservation, exchange.outcome.client_disconnected)
+
+    def _write(self, event: SavingsEvent, reservation: Reservation | None, disconnected: bool) -> None:
+        try:
+            if reservation is not None:
+                self._budget.settle(reservation, event.cost_usd)
             self._stores.savings.record(event)
         except Exception as exc:  # accounting must never break the proxy; the failure is logged
-            log.warning("savings record failed: %s", type(exc).__name__)
+            log.warning("accounting write failed: %s", type(exc).__name__)
         if self._log_path is not None:
-            line = json.dumps(
-                {
-                    "ts": event.ts,
-                    "provider": event.provider,
-                    "model": event.model,
-                    "status": event.status,
-                    "tokens_before": event.tokens_before,
-                    "tokens_after": event.tokens_after,
-                    "output_tokens": event.output_tokens,
-                    "latency_ms": event.latency_ms,
-                    "overhead_ms": event.overhead_ms,
-                    "client_disconnected": disconnected,
-                }
-            )
-            with self._log_lock, self._log_path.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            self._append_log(event, disconnected)
+
+    def _append_log(self, event: SavingsEvent, disconnected: bool) -> None:
+        line = json.dumps(
+            {
+                "ts": event.ts,
+                "provider": event.provider,
+                "model": event.model,
+                "status": event.status,
+                "tokens_before": event.tokens_before,
+                "tokens_after": event.tokens_after,
+                "output_tokens": event.output_tokens,
+                "cost_usd": round(event.cost_usd, 6),
+                "latency_ms": event.latency_ms,
+                "overhead_ms": event.overhead_ms,
+                "client_disconnected": disconnected,
+            }
+        )
+        with self._log_lock, self._log_path.open("a", encoding="utf-8") as handle:  # type: ignore[union-attr]
+            handle.write(line + "\n")
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True)

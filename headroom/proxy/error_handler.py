@@ -16,6 +16,7 @@ from headroom.providers.base import JSONObject
 from headroom.providers.openai_chat import openai_error_body
 
 log = logging.getLogger("headroom.errors")
+MAX_RETRY_AFTER = 86_400.0
 
 
 def error_body_for_path(path: str, error: HeadroomError) -> JSONObject:
@@ -30,7 +31,7 @@ def write_error(resp: falcon.asgi.Response, path: str, error: HeadroomError) -> 
     resp.content_type = falcon.MEDIA_JSON
     resp.data = json.dumps(error_body_for_path(path, error)).encode()
     if isinstance(error, RateLimited):
-        resp.set_header("retry-after", str(max(1, math.ceil(error.retry_after))))
+        resp.set_header("retry-after", str(max(1, math.ceil(min(error.retry_after, MAX_RETRY_AFTER)))))
 
 
 async def handle_headroom_error(

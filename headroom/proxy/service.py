@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from headroom.accounting.budget import Reservation
 from headroom.ccr.interception import RetrievalRounds
 from headroom.config import Settings
 from headroom.context.identity import conversation_id
@@ -20,6 +21,7 @@ from headroom.errors import HeadroomError
 from headroom.pipeline.pipeline import OptimizeResult, Pipeline
 from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.base import JSONObject, Provider, parse_json_body
+from headroom.proxy.guard import RequestGuard
 from headroom.proxy.relay import RelayOptions, RelayOutcome, relay
 from headroom.proxy.upstream import Upstreams, forward_request_headers, response_headers
 from headroom.store.interfaces import BlobStore
@@ -65,9 +67,19 @@ class Exchange:
     optimized: OptimizeResult
     forwarded_at: float
     outcome: RelayOutcome
+    reservation: Reservation | None = None
 
 
 ExchangeSink = Callable[[Exchange], None]
+
+
+def lenient_json(raw: bytes) -> JSONObject | None:
+    """The body as JSON when it parses (for accounting in passthrough mode), else None; never raises."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def is_bypass(incoming: Incoming, settings: Settings) -> bool:
@@ -76,10 +88,17 @@ def is_bypass(incoming: Incoming, settings: Settings) -> bool:
 
 class ProxyService:
     def __init__(
-        self, settings: Settings, upstreams: Upstreams, pipeline: Pipeline, blobs: BlobStore, sink: ExchangeSink
+        self,
+        settings: Settings,
+        upstreams: Upstreams,
+        pipeline: Pipeline,
+        blobs: BlobStore,
+        guard: RequestGuard,
+        sink: ExchangeSink,
     ) -> None:
         self._settings = settings
         self._blobs = blobs
+        self._guard = guard
         self._upstreams = upstreams
         self._pipeline = pipeline
         self._optimizer = RequestOptimizer(settings, pipeline)
@@ -112,17 +131,23 @@ class ProxyService:
             optimized = await self.optimize(provider, incoming, body)
             if optimized.changed:
                 body_bytes = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        facts = body if body is not None else lenient_json(incoming.body)
+        model = str(facts.get("model", "")) if facts else ""
+        reservation = await self._guard.admit(provider.name, incoming.tenant, model, facts, len(body_bytes))
         headers = forward_request_headers(incoming.headers, identity=True)
         forwarded_at = time.perf_counter()
-        response = await self._upstreams.open(
-            provider.upstream, incoming.method, incoming.path, incoming.query, headers, body_bytes
-        )
+        try:
+            response = await self._upstreams.open(
+                provider.upstream, incoming.method, incoming.path, incoming.query, headers, body_bytes
+            )
+        except BaseException:
+            await self._guard.release(reservation)
+            raise
         streaming = streaming or response.headers.get("content-type", "").startswith("text/event-stream")
         outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
-        model = provider.model(body) if body is not None else ""
 
         def finished(done: RelayOutcome) -> None:
-            self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done))
+            self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done, reservation))
 
         source, close, rewritten = self._response_source(provider, incoming, headers, body, optimized, response)
         options = RelayOptions(

@@ -1,0 +1,47 @@
+"""Admission before forwarding: per-tenant rate limits, then a budget reservation for the request's worst-case
+cost. Store calls run in a worker thread; rejections are the provider-shaped 429s of errors.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from headroom.accounting.budget import BudgetGuard, Reservation
+from headroom.accounting.cost import estimate_max_cost, max_output_tokens
+from headroom.accounting.rate_limit import RateLimiter
+from headroom.errors import BudgetExceeded, RateLimited
+from headroom.observability.metrics import Metrics
+
+BYTES_PER_TOKEN = 4
+
+
+class RequestGuard:
+    def __init__(self, budget: BudgetGuard, limiter: RateLimiter, metrics: Metrics) -> None:
+        self.budget = budget
+        self.limiter = limiter
+        self._metrics = metrics
+
+    async def admit(
+        self, provider: str, tenant: str, model: str, body: Mapping[str, Any] | None, body_bytes: int
+    ) -> Reservation | None:
+        """Raise RateLimited/BudgetExceeded, or return the budget reservation to settle after the call."""
+        input_estimate = body_bytes // BYTES_PER_TOKEN
+        if self.limiter.enabled:
+            try:
+                await asyncio.to_thread(self.limiter.check, tenant, input_estimate)
+            except RateLimited:
+                self._metrics.record_rate_limited(provider, "requests_or_tokens")
+                raise
+        if not self.budget.enabled:
+            return None
+        estimate = estimate_max_cost(model, input_estimate, max_output_tokens(body or {}))
+        try:
+            return await asyncio.to_thread(self.budget.reserve, tenant, estimate)
+        except BudgetExceeded:
+            self._metrics.record_budget_rejected(provider)
+            raise
+
+    async def release(self, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            await asyncio.to_thread(self.budget.release, reservation)
