@@ -15,7 +15,8 @@ from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _MIN_GAIN = 0.10
 _MIN_UNITS = 6
-_DUPLICATE_SHARE = 0.8
+_DUPLICATE_SHARE = 0.9
+_MIN_SHINGLES = 5
 _RERANKED = 300
 _ERROR_BONUS = 0.35
 _HEADING = re.compile(r"^\s{0,3}(?:#{1,6} \S|[A-Z][A-Za-z0-9 /&-]{2,60}:?\s*$|={3,}|-{3,}\s*$)")
@@ -81,25 +82,38 @@ class TextCompressor:
         patterns = [re.compile(p) for p in ctx.keep_patterns if _valid(p)]
         chosen.update(i for i, t in enumerate(texts) if any(p.search(t) for p in patterns))
 
-        seen: set[str] = set()
-        for i in sorted(chosen):
-            seen.update(shingles(texts[i]))
-        used = sum(len(texts[i]) for i in chosen)
         priority = _priority(text, units, texts, ctx.query)
         ranked = sorted((i for i, p in priority.items() if p > 0 and i not in chosen), key=lambda i: (-priority[i], i))
-        for i in ranked:
-            if used >= limit:
-                break
-            grams = shingles(texts[i])
-            if grams and len(grams & seen) >= _DUPLICATE_SHARE * len(grams):
-                continue
-            seen.update(grams)
-            chosen.add(i)
-            used += len(texts[i])
+        _add_distinct(texts, ranked, chosen, limit)
         result = _assemble(text, units, sorted(chosen))
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
         return Compressed(text=result, lossless=False, transform="text:extract")
+
+
+def _add_distinct(texts: Sequence[str], ranked: Sequence[int], chosen: set[int], limit: int) -> None:
+    """Adds units in ranked order until `limit` characters are chosen, skipping near-duplicates of units
+    already chosen: nearly all of the unit's word 3-grams (numbers masked) seen before, or, for a short unit,
+    its exact text."""
+    seen: set[str] = set()
+    seen_short: set[str] = set()
+    for i in chosen:
+        seen.update(shingles(texts[i]))
+        seen_short.add(texts[i].strip())
+    used = sum(len(texts[i]) for i in chosen)
+    for i in ranked:
+        if used >= limit:
+            break
+        grams = shingles(texts[i])
+        if len(grams) >= _MIN_SHINGLES:
+            if len(grams & seen) >= _DUPLICATE_SHARE * len(grams):
+                continue
+        elif texts[i].strip() in seen_short:
+            continue
+        seen.update(grams)
+        seen_short.add(texts[i].strip())
+        chosen.add(i)
+        used += len(texts[i])
 
 
 def _edges(texts: Sequence[str], chars: int) -> set[int]:

@@ -57,8 +57,9 @@ def split_units(text: str) -> list[Unit]:
 
 
 def shingles(text: str, size: int = 3) -> set[str]:
-    """The lower-cased word `size`-grams of the text (all its words as one gram when it is shorter)."""
-    words = _WORD.findall(text.lower())
+    """The lower-cased word `size`-grams of the text, numbers masked (all its words as one gram when it is
+    shorter), so lines that differ only in a counter or a duration share their grams."""
+    words = ["#" if word.isdigit() else word for word in _WORD.findall(text.lower())]
     if len(words) < size:
         return {" ".join(words)} if words else set()
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
