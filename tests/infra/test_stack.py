@@ -20,14 +20,14 @@ REGION = "eu-west-1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:headroom-keys-AbCdEf"
 
 
-def _assets(root: Path) -> dict[str, Path]:
+def _assets(root: Path) -> tuple[Path, Path]:
     code = root / "function"
     (code / "handlers").mkdir(parents=True)
     (code / "handlers" / "api.py").write_text("def handler(event, context):\n    return {}\n")
     deps = root / "deps" / "python"
     deps.mkdir(parents=True)
     (deps / "placeholder.py").write_text("")
-    return {"code_dir": code, "deps_layer_dir": deps.parent}
+    return code, deps.parent
 
 
 def _synth(root: Path, **choices: Any) -> dict[str, Any]:
@@ -38,10 +38,10 @@ def _synth(root: Path, **choices: Any) -> dict[str, Any]:
     from infra.headroom_stack import HeadroomStack
 
     app = cdk.App(outdir=str(root / "cdk.out"))
-    options = StackOptions(**_assets(root), **choices)
+    code_dir, deps_layer_dir = _assets(root)
+    options = StackOptions(code_dir=code_dir, deps_layer_dir=deps_layer_dir, **choices)
     stack = HeadroomStack(app, "Headroom-test", options, env=cdk.Environment(account=ACCOUNT, region=REGION))
-    template: dict[str, Any] = Template.from_stack(stack).to_json()
-    return template
+    return dict(Template.from_stack(stack).to_json())
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def _function(template: dict[str, Any], handler: str) -> dict[str, Any]:
     (found,) = [
-        res["Properties"]
+        dict(res["Properties"])
         for res in _of_type(template, "AWS::Lambda::Function").values()
         if res["Properties"]["Handler"] == handler
     ]
