@@ -67,7 +67,7 @@ def _prose() -> str:
         "restored traffic within 14 minutes."
     )
     paragraphs = ["# Operations review 2024", "This report summarises the quarter for the platform team."]
-    paragraphs += filler[:25] + ["## Incidents", key] + filler[25:] + ["## Next steps", "Automate renewals."]
+    paragraphs += [*filler[:25], "## Incidents", key, *filler[25:], "## Next steps", "Automate renewals."]
     return "\n\n".join(paragraphs)
 
 
