@@ -1,5 +1,5 @@
-"""The /dashboard page in real headless Chromium over CDP, served by uvicorn in a subprocess over a SQLite store
-seeded with ~90 days of events: cards match the seeded totals, charts draw, toggles switch series, exports work,
+"""The /dashboard page in real headless Chromium over CDP, served by `headroom proxy` in a subprocess over a SQLite
+store seeded with ~90 days of events: cards match the seeded totals, charts draw, toggles switch series, exports work,
 the console stays clean and no request leaves 127.0.0.1."""
 
 from __future__ import annotations
@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +19,9 @@ import pytest
 
 from headroom.store.interfaces import SavingsEvent
 from headroom.store.sqlite import sqlite_stores
-from tests.fakes.processes import REPO_ROOT, ServerProcess, free_port, wait_until
+from tests.fakes.processes import REPO_ROOT, ProxyProcess, free_port
 from tests.integration.cdp import CdpPage, Chromium, find_chromium
-from tests.integration.dashboard_app import seed_events
+from tests.integration.savings_seed import seed_events
 
 CHROMIUM = find_chromium()
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
@@ -40,26 +38,10 @@ class DashboardServer:
     events: list[SavingsEvent]
 
 
-def _serve(workspace: Path) -> tuple[ServerProcess, str]:
-    port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "tests.integration.dashboard_app:create"]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = ServerProcess(argv, {**os.environ, "HEADROOM_WORKSPACE_DIR": str(workspace)})
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/dashboard", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, 30, "dashboard app", server.process)
-    except (RuntimeError, TimeoutError) as error:
-        output = server.output()
-        server.stop()
-        raise RuntimeError(f"{error}\n{output}") from error
-    return server, url
+def _serve(workspace: Path) -> ProxyProcess:
+    """`headroom proxy` over the workspace's store. Its upstream is a closed loopback port: the dashboard never
+    needs one, and anything forwarded by mistake fails loudly instead of leaving the machine."""
+    return ProxyProcess(f"http://127.0.0.1:{free_port()}", workspace, (), {"HEADROOM_TELEMETRY": "off"})
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +52,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
     for event in events:
         stores.savings.record(event)
     stores.close()
-    server, url = _serve(workspace)
-    yield DashboardServer(url, events)
-    server.stop()
+    proxy = _serve(workspace)
+    yield DashboardServer(proxy.url, events)
+    proxy.stop()
 
 
 @pytest.fixture(scope="module")
 def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server, url = _serve(tmp_path_factory.mktemp("dashboard-empty"))
-    yield url
-    server.stop()
+    proxy = _serve(tmp_path_factory.mktemp("dashboard-empty"))
+    yield proxy.url
+    proxy.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,12 @@
-"""A small app for the dashboard browser test: the dashboard routes over the SQLite store of
-HEADROOM_WORKSPACE_DIR, plus a deterministic generator of ~90 days of realistic savings events to seed it with."""
+"""A deterministic generator of ~90 days of realistic savings events (several models, both providers, weekday
+rhythm, growth), to seed a store for the dashboard browser test."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
 
-import falcon.asgi
-
-from headroom.config import Settings
-from headroom.proxy import error_handler
-from headroom.proxy.dashboard_resources import add_dashboard_routes
 from headroom.store.interfaces import SavingsEvent
-from headroom.store.sqlite import sqlite_stores
 
 DAY = 86400.0
 
@@ -85,12 +78,3 @@ def seed_events(now: float, days: int = 90, seed: int = 7) -> list[SavingsEvent]
             if ts < now:
                 events.append(_event(rng, ts))
     return sorted(events, key=lambda event: event.ts)
-
-
-def create() -> falcon.asgi.App[Any, Any]:
-    """uvicorn factory: `uvicorn --factory tests.integration.dashboard_app:create`."""
-    stores = sqlite_stores(Settings().state_db_path)
-    app: falcon.asgi.App[Any, Any] = falcon.asgi.App()
-    error_handler.register(app)
-    add_dashboard_routes(app, stores)
-    return app
