@@ -5,6 +5,7 @@ the console stays clean and no request leaves 127.0.0.1."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -58,9 +59,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer
 
 
 @pytest.fixture(scope="module")
-def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proxy = _serve(tmp_path_factory.mktemp("dashboard-empty"))
-    yield proxy.url
+def empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    workspace = tmp_path_factory.mktemp("dashboard-empty")
+    proxy = _serve(workspace)
+    yield proxy.url, workspace
     proxy.stop()
 
 
@@ -209,10 +211,20 @@ def test_dark_theme_renders(seeded: DashboardServer, page: CdpPage) -> None:
     page.screenshot(ARTIFACTS / "dashboard-dark.png")
 
 
-def test_empty_store_shows_the_empty_state(empty: str, page: CdpPage) -> None:
-    open_dashboard(page, empty)
+def test_empty_state_then_auto_refresh_shows_the_first_request(empty: tuple[str, Path], page: CdpPage) -> None:
+    url, workspace = empty
+    open_dashboard(page, url, "?refresh=2")
     assert page.evaluate("document.body.dataset.state") == "empty"
     assert page.evaluate("document.querySelector('#content').hidden") is True
     howto = page.evaluate("document.querySelector('#empty-howto').textContent")
-    assert f"ANTHROPIC_BASE_URL={empty}" in howto
+    assert f"ANTHROPIC_BASE_URL={url}" in howto
     page.screenshot(ARTIFACTS / "dashboard-empty.png")
+
+    stores = sqlite_stores(workspace / "headroom.db")
+    try:
+        stores.savings.record(dataclasses.replace(seed_events(time.time())[-1], ts=time.time()))
+    finally:
+        stores.close()
+    page.wait_for("document.body.dataset.state === 'ready'", timeout=20)
+    assert page.evaluate("document.querySelector('#card-requests .value').dataset.value") == "1"
+    assert page.evaluate("document.querySelector('#empty-state').hidden") is True

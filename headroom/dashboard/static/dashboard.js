@@ -4,7 +4,7 @@
 
   const SVG_NS = "http://www.w3.org/2000/svg";
   const params = new URLSearchParams(window.location.search);
-  const REFRESH_SECONDS = Math.max(5, Number(params.get("refresh")) || 30);
+  const REFRESH_SECONDS = Math.max(2, Number(params.get("refresh")) || 30);
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const state = { doc: null, series: "daily" };
 
