@@ -12,10 +12,11 @@ from typing import Any, Literal, cast
 
 from headroom.accounting.rollups import (
     GRANULARITIES,
+    Granularity,
     PeriodTotals,
-    hourly_totals,
     iso_utc,
     percent,
+    period_totals,
     rollup_rows,
 )
 from headroom.errors import InvalidRequest
@@ -167,9 +168,9 @@ def checkpoints(events: Sequence[SavingsEvent], lifetime: SavingsTotals, limit: 
     return rows
 
 
-def _top_models(hours: dict[int, PeriodTotals]) -> list[dict[str, Any]]:
+def _top_models(months: dict[datetime, PeriodTotals]) -> list[dict[str, Any]]:
     overall = PeriodTotals()
-    for totals in hours.values():
+    for totals in months.values():
         overall.merge(totals)
     return [
         {
@@ -186,14 +187,19 @@ def _top_models(hours: dict[int, PeriodTotals]) -> list[dict[str, Any]]:
     ]
 
 
-def _rollups(hours: dict[int, PeriodTotals], mode: HistoryMode, now: datetime) -> dict[str, list[dict[str, Any]]]:
+def _rollups(
+    periods: dict[Granularity, dict[datetime, PeriodTotals]], mode: HistoryMode, now: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    hours = periods["hourly"]
     if not hours:
         return {granularity: [] for granularity in GRANULARITIES}
-    first = datetime.fromtimestamp(min(hours) * 3600, UTC)
-    last = max(now, datetime.fromtimestamp(max(hours) * 3600, UTC))
+    first = min(hours)
+    last = max(now, max(hours))
     hourly_first = first if mode == "full" else max(first, last - timedelta(hours=COMPACT_HOURLY_HOURS - 1))
     return {
-        granularity: rollup_rows(hours, granularity, hourly_first if granularity == "hourly" else first, last)
+        granularity: rollup_rows(
+            periods[granularity], granularity, hourly_first if granularity == "hourly" else first, last
+        )
         for granularity in GRANULARITIES
     }
 
@@ -204,14 +210,14 @@ def build_history(store: SavingsStore, mode: HistoryMode = "compact", now: float
     events = store.events()
     lifetime = store.totals()
     moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-    hours = hourly_totals(events)
+    periods = period_totals(events)
     points = checkpoints(events, lifetime, COMPACT_CHECKPOINTS if mode == "compact" else None)
     return {
         "generated_at": iso_utc(moment),
         "lifetime": lifetime_block(lifetime),
         "checkpoints": points,
-        "rollups": _rollups(hours, mode, moment),
-        "top_models": _top_models(hours),
+        "rollups": _rollups(periods, mode, moment),
+        "top_models": _top_models(periods["monthly"]),
         "history_summary": {
             "mode": mode,
             "stored_checkpoints": len(events),

@@ -129,18 +129,6 @@ class PeriodTotals:
         }
 
 
-def hourly_totals(events: Iterable[SavingsEvent]) -> dict[int, PeriodTotals]:
-    """Totals keyed by UTC hour number (Unix hours); the single pass over the events."""
-    hours: dict[int, PeriodTotals] = {}
-    for event in events:
-        key = int(event.ts // HOUR)
-        bucket = hours.get(key)
-        if bucket is None:
-            bucket = hours[key] = PeriodTotals()
-        bucket.add(event)
-    return hours
-
-
 def period_start(moment: datetime, granularity: Granularity) -> datetime:
     """The UTC start of the period holding `moment` (weeks start on Monday, as ISO weeks do)."""
     hour = moment.replace(minute=0, second=0, microsecond=0)
@@ -184,22 +172,38 @@ def _periods(first: datetime, last: datetime, granularity: Granularity) -> Itera
         start = end
 
 
-def rollup_rows(
-    hours: dict[int, PeriodTotals], granularity: Granularity, first: datetime, last: datetime
-) -> list[dict[str, Any]]:
-    """One row per period from the period holding `first` to the one holding `last`, oldest first; periods
-    without events are present with zeros so charts show the gaps."""
-    merged: dict[datetime, PeriodTotals] = {}
-    lowest = int(period_start(first, granularity).timestamp() // HOUR)
-    for key, totals in hours.items():
-        if key < lowest:
-            continue
-        start = period_start(datetime.fromtimestamp(key * HOUR, UTC), granularity)
-        bucket = merged.get(start)
+def period_totals(events: Iterable[SavingsEvent]) -> dict[Granularity, dict[datetime, PeriodTotals]]:
+    """Totals per period start for every granularity: one pass over the events into hours, then hours merged
+    into days, and days into ISO weeks and months."""
+    by_hour: dict[int, PeriodTotals] = {}
+    for event in events:
+        key = int(event.ts // HOUR)
+        bucket = by_hour.get(key)
         if bucket is None:
-            merged[start] = bucket = PeriodTotals()
+            bucket = by_hour[key] = PeriodTotals()
+        bucket.add(event)
+    hours = {datetime.fromtimestamp(key * HOUR, UTC): totals for key, totals in by_hour.items()}
+    days = _regroup(hours, "daily")
+    return {"hourly": hours, "daily": days, "weekly": _regroup(days, "weekly"), "monthly": _regroup(days, "monthly")}
+
+
+def _regroup(finer: dict[datetime, PeriodTotals], granularity: Granularity) -> dict[datetime, PeriodTotals]:
+    merged: dict[datetime, PeriodTotals] = {}
+    for start, totals in finer.items():
+        key = period_start(start, granularity)
+        bucket = merged.get(key)
+        if bucket is None:
+            bucket = merged[key] = PeriodTotals()
         bucket.merge(totals)
+    return merged
+
+
+def rollup_rows(
+    periods: dict[datetime, PeriodTotals], granularity: Granularity, first: datetime, last: datetime
+) -> list[dict[str, Any]]:
+    """One row per period from the period holding `first` to the one holding `last`, oldest first, from totals
+    keyed by period start; periods without events are present with zeros so charts show the gaps."""
     return [
-        merged.get(start, PeriodTotals()).row(period_label(start, granularity), start, end)
+        periods.get(start, PeriodTotals()).row(period_label(start, granularity), start, end)
         for start, end in _periods(first, last, granularity)
     ]
