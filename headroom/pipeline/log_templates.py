@@ -5,6 +5,7 @@ repeated lines fold into one template with a count, and the values of the field 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +28,9 @@ _MERGE_SIMILARITY = 0.7
 _MASK_SAMPLE = 4
 _MAX_DISTINCT_SHARE = 0.8
 _DOMINANT_SHARE = 0.9
-_MAX_CLUSTERS_PER_BUCKET = 64
+_MAX_CLUSTERS_PER_BUCKET = 48
+# Below four tokens a 0.7 similarity needs every token equal, which exact grouping already did.
+_MIN_MERGE_TOKENS = 4
 
 
 def mask(token: str) -> str:
@@ -52,9 +55,16 @@ class LineGroup:
     indices: list[int] = field(default_factory=list)
 
 
-def _similarity(a: Sequence[str], b: Sequence[str]) -> float:
-    same = sum(1 for x, y in zip(a, b, strict=True) if x == y)
-    return same / len(a)
+def _similar(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether at least _MERGE_SIMILARITY of the positions hold equal tokens (stops at the first excess miss)."""
+    allowed = len(a) - math.ceil(_MERGE_SIMILARITY * len(a))
+    misses = 0
+    for x, y in zip(a, b, strict=True):
+        if x != y:
+            misses += 1
+            if misses > allowed:
+                return False
+    return True
 
 
 def group_lines(keys: Sequence[str], severities: Sequence[int], indices: Sequence[int]) -> list[LineGroup]:
@@ -72,8 +82,8 @@ def group_lines(keys: Sequence[str], severities: Sequence[int], indices: Sequenc
     for group in sorted(exact.values(), key=lambda g: -len(g.indices)):
         bucket = buckets.setdefault((group.severity, len(group.tokens)), [])
         target = None
-        if len(bucket) <= _MAX_CLUSTERS_PER_BUCKET:
-            target = next((c for c in bucket if _similarity(c.tokens, group.tokens) >= _MERGE_SIMILARITY), None)
+        if len(group.tokens) >= _MIN_MERGE_TOKENS and len(bucket) <= _MAX_CLUSTERS_PER_BUCKET:
+            target = next((c for c in bucket if _similar(c.tokens, group.tokens)), None)
         if target is None:
             bucket.append(group)
             continue
@@ -92,6 +102,15 @@ class LineTokens:
     def __init__(self, lines: Sequence[str]) -> None:
         self.lines = lines
         self._tokens: dict[int, list[str]] = {}
+        self._masks: dict[str, str] = {}
+
+    def mask(self, token: str) -> str:
+        """`mask(token)`, remembered for the tokens of this text."""
+        masked = self._masks.get(token)
+        if masked is None:
+            masked = mask(token)
+            self._masks[token] = masked
+        return masked
 
     def __call__(self, i: int) -> list[str]:
         tokens = self._tokens.get(i)
@@ -114,7 +133,7 @@ def render(tokens: LineTokens, indices: Sequence[int]) -> str:
             out.append(token)
             continue
         space = token[: len(token) - len(token.lstrip())]
-        masks = {mask(value.strip()) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
+        masks = {tokens.mask(value.strip()) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
         out.append(space + (masks.pop() if len(masks) == 1 else WILDCARD))
     return "".join(out).strip()
 
@@ -133,7 +152,7 @@ def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
             continue
         if counts.most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
             continue
-        masked = mask(column[0].strip())
+        masked = tokens.mask(column[0].strip())
         if "<TS>" in masked:
             continue
         candidate = (masked == "<N>", distinct, position)

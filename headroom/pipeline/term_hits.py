@@ -20,13 +20,19 @@ def _is_word_char(text: str, index: int) -> bool:
 
 def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str]]:
     """For each unit holding a query term as a whole word (case-insensitive), the terms it holds. Unit k
-    spans text[starts[k]:starts[k + 1]]; `starts` is sorted and begins at 0."""
+    spans text[starts[k]:starts[k + 1]]; `starts` is sorted and begins at 0. Terms occurring more often than
+    there are units tell little and are skipped, unless no term is rarer."""
     qterms = query_terms(query)
     if not qterms:
         return {}
     lowered = text.lower()
+    counts = {term: lowered.count(term) for term in sorted(qterms)}
+    present = [term for term, count in counts.items() if count]
+    informative = [term for term in present if counts[term] <= len(starts)]
+    if not informative and present:
+        informative = [min(present, key=lambda term: (counts[term], term))]
     hits: dict[int, set[str]] = {}
-    for term in sorted(qterms):
+    for term in informative:
         position = lowered.find(term)
         while position != -1:
             end = position + len(term)
