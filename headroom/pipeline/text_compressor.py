@@ -26,6 +26,7 @@ _ERROR_WORDS = (
     "traceback",
     "fail",
     "fatal",
+    "warn",
     "denied",
     "cannot",
     "unable to",
