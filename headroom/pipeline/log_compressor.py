@@ -88,6 +88,49 @@ def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> lis
     return summary
 
 
+def _keep_traces(lines: Sequence[str], keys: Sequence[str], keep: set[int]) -> tuple[set[int], dict[int, str]]:
+    """Keeps every stack trace whole, a repeat of an earlier one as its first line only; returns the lines in
+    traces and the labels for the gaps left by repeats."""
+    gap_labels: dict[int, str] = {}
+    in_trace: set[int] = set()
+    seen: set[str] = set()
+    for block in trace_blocks(lines, keys):
+        in_trace.update(range(block.start, block.end + 1))
+        keep.add(block.start)
+        if block.signature in seen:
+            gap_labels[block.start + 1] = "stack-trace lines (same trace as above)"
+            continue
+        seen.add(block.signature)
+        keep.update(range(block.start, block.end + 1))
+    return in_trace, gap_labels
+
+
+def _choose_groups(
+    groups: Sequence[LineGroup], budget: _Budget, keep: set[int]
+) -> tuple[list[tuple[LineGroup, int]], list[LineGroup]]:
+    """Small groups of warnings and problems are kept verbatim; larger ones keep their first and last line and
+    are summarised with up to `problem_values` facet values. Ordinary groups are summarised, the largest
+    first, up to `patterns` of them. Returns (group, facet values to show) in line order, and the groups left
+    out."""
+    chosen: list[tuple[LineGroup, int]] = []
+    ordinary: list[LineGroup] = []
+    for group in groups:
+        size = len(group.indices)
+        if (group.severity >= WARNING and size <= budget.verbatim_warnings) or (
+            group.severity == PROBLEM and size <= budget.verbatim_problems
+        ):
+            keep.update(group.indices)
+        elif group.severity > NORMAL:
+            keep.update((group.indices[0], group.indices[-1]))
+            chosen.append((group, budget.problem_values))
+        elif any(i not in keep for i in group.indices):
+            ordinary.append(group)
+    ordinary.sort(key=lambda g: (-len(g.indices), g.indices[0]))
+    chosen.extend((group, budget.values if len(group.indices) > 1 else 0) for group in ordinary[: budget.patterns])
+    chosen.sort(key=lambda item: item[0].indices[0])
+    return chosen, ordinary[budget.patterns :]
+
+
 class LogCompressor:
     """Compresses application and system logs (see the module docstring)."""
 
@@ -101,17 +144,7 @@ class LogCompressor:
         keys = [template_key(line) for line in lines]
         keep: set[int] = set(range(min(budget.head, len(lines))))
         keep.update(range(max(0, len(lines) - budget.tail), len(lines)))
-        gap_labels: dict[int, str] = {}
-        in_trace: set[int] = set()
-        seen_traces: set[str] = set()
-        for block in trace_blocks(lines, keys):
-            in_trace.update(range(block.start, block.end + 1))
-            keep.add(block.start)
-            if block.signature in seen_traces:
-                gap_labels[block.start + 1] = "stack-trace lines (same trace as above)"
-                continue
-            seen_traces.add(block.signature)
-            keep.update(range(block.start, block.end + 1))
+        in_trace, gap_labels = _keep_traces(lines, keys, keep)
         for pattern in _compile(ctx.keep_patterns):
             keep.update(i for i, line in enumerate(lines) if pattern.search(line))
 
@@ -124,26 +157,7 @@ class LogCompressor:
         groups = group_lines(keys, severities, candidates)
         self._keep_relevant(lines, keys, ctx.query, budget, keep)
 
-        chosen: list[tuple[LineGroup, int]] = []
-        ordinary: list[LineGroup] = []
-        for group in groups:
-            size = len(group.indices)
-            if group.severity >= WARNING and size <= budget.verbatim_warnings:
-                keep.update(group.indices)
-                continue
-            if group.severity == PROBLEM and size <= budget.verbatim_problems:
-                keep.update(group.indices)
-                continue
-            if group.severity > NORMAL:
-                keep.update((group.indices[0], group.indices[-1]))
-                chosen.append((group, budget.problem_values))
-            elif any(i not in keep for i in group.indices):
-                ordinary.append(group)
-        ordinary.sort(key=lambda g: (-len(g.indices), g.indices[0]))
-        chosen.extend((group, budget.values if len(group.indices) > 1 else 0) for group in ordinary[: budget.patterns])
-        chosen.sort(key=lambda item: item[0].indices[0])
-        dropped = ordinary[budget.patterns :]
-
+        chosen, dropped = _choose_groups(groups, budget, keep)
         out = self._body(lines, keep, gap_labels)
         if chosen or dropped:
             out.append(_PATTERNS_HEADER)
