@@ -13,6 +13,8 @@ import falcon.asgi
 from headroom.accounting.budget import BudgetGuard
 from headroom.accounting.rate_limit import RateLimiter
 from headroom.accounting.recorder import Recorder
+from headroom.accounting.response_cache import ResponseCache
+from headroom.accounting.savings_file import SavingsFileExporter
 from headroom.accounting.session_stats import SessionStats
 from headroom.config import Settings
 from headroom.learning.toin import Toin
@@ -42,15 +44,24 @@ class _LifespanHooks:
     """Marks startup complete and closes the upstream clients and background work at shutdown."""
 
     def __init__(
-        self, lifecycle: Lifecycle, upstreams: Upstreams, pipeline: Pipeline, recorder: Recorder, stores: Stores
+        self,
+        lifecycle: Lifecycle,
+        upstreams: Upstreams,
+        pipeline: Pipeline,
+        recorder: Recorder,
+        stores: Stores,
+        exporter: SavingsFileExporter | None,
     ) -> None:
         self._stores = stores
+        self._exporter = exporter
         self._lifecycle = lifecycle
         self._upstreams = upstreams
         self._pipeline = pipeline
         self._recorder = recorder
 
     async def process_startup(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        if self._exporter is not None:
+            self._exporter.start()
         self._lifecycle.http_client_open = True
         self._lifecycle.startup_complete = True
 
@@ -60,7 +71,16 @@ class _LifespanHooks:
         self._lifecycle.http_client_open = False
         self._pipeline.close()
         await self._recorder.aclose()
+        if self._exporter is not None:
+            await self._exporter.aclose()
         self._stores.close()
+
+
+def savings_exporter(settings: Settings, stores: Stores) -> SavingsFileExporter | None:
+    """The spec's durable savings file (HEADROOM_SAVINGS_PATH or <workspace>/proxy_savings.json), local only."""
+    if settings.store == "aws":
+        return None
+    return SavingsFileExporter(settings.savings_file, stores.savings, settings.savings_export_interval)
 
 
 def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bool = True) -> HeadroomApp:
@@ -75,14 +95,26 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     limiter = RateLimiter.from_settings(settings, stores.counters)
     guard = RequestGuard(budget, limiter, metrics)
     stats = SessionStats(started_at=time.time())
-    recorder = Recorder(settings, stores, budget, metrics, stats)
-    service = ProxyService(settings, upstreams, pipeline, stores.blobs, guard, recorder.record_exchange)
+    cache = ResponseCache.from_settings(settings, stores.responses)
+    recorder = Recorder(settings, stores, budget, cache, metrics, stats)
+    service = ProxyService(
+        settings,
+        upstreams,
+        pipeline,
+        stores.blobs,
+        guard,
+        cache,
+        recorder.record_cache_lookup,
+        recorder.record_exchange,
+    )
 
     app: HeadroomApp = falcon.asgi.App()
     if settings.proxy_keys:
         app.add_middleware(ProxyKeyMiddleware(settings))
     if lifespan:
-        app.add_middleware(_LifespanHooks(lifecycle, upstreams, pipeline, recorder, stores))
+        app.add_middleware(
+            _LifespanHooks(lifecycle, upstreams, pipeline, recorder, stores, savings_exporter(settings, stores))
+        )
     app.req_options.auto_parse_form_urlencoded = False
     app.resp_options.secure_cookies_by_default = False
     error_handler.register(app)

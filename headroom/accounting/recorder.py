@@ -13,6 +13,7 @@ from pathlib import Path
 
 from headroom.accounting.budget import BudgetGuard, Reservation
 from headroom.accounting.cost import cost_usd, cost_without_headroom
+from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.session_stats import SessionStats
 from headroom.accounting.usage import Usage, usage_from
 from headroom.config import Settings
@@ -55,17 +56,41 @@ def savings_event(exchange: Exchange, usage: Usage, now: float) -> SavingsEvent:
     )
 
 
+def cacheable(exchange: Exchange) -> bool:
+    """Only complete, successful responses: no error event, no disconnect, nothing truncated."""
+    outcome = exchange.outcome
+    return (
+        exchange.cache_key is not None
+        and outcome.status == 200
+        and not outcome.tap.saw_error
+        and not outcome.client_disconnected
+        and not outcome.body_truncated
+        and outcome.upstream_error is None
+    )
+
+
 class Recorder:
     def __init__(
-        self, settings: Settings, stores: Stores, budget: BudgetGuard, metrics: Metrics, stats: SessionStats
+        self,
+        settings: Settings,
+        stores: Stores,
+        budget: BudgetGuard,
+        cache: ResponseCache,
+        metrics: Metrics,
+        stats: SessionStats,
     ) -> None:
         self._stores = stores
+        self._cache = cache
         self._budget = budget
         self._metrics = metrics
         self.stats = stats
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="headroom-record")
         self._log_lock = threading.Lock()
         self._log_path: Path | None = settings.log_file
+
+    def record_cache_lookup(self, provider: str, hit: bool) -> None:
+        self.stats.count_cache(hit=hit)
+        self._metrics.record_cache(provider, hit=hit)
 
     def record_exchange(self, exchange: Exchange) -> None:
         """Called by the relay when a response has finished (or the client left); never raises."""
@@ -87,6 +112,21 @@ class Recorder:
             self._metrics.record_upstream_error(provider, f"{event.status // 100}xx")
         self.stats.add(event, usage, exchange.optimized.failures)
         self._executor.submit(self._write, event, exchange.reservation, exchange.outcome.client_disconnected)
+        if cacheable(exchange):
+            self._executor.submit(self._cache_response, exchange)
+
+    def _cache_response(self, exchange: Exchange) -> None:
+        outcome = exchange.outcome
+        if exchange.cache_key is None or outcome.body is None:
+            return
+        tenant, body = exchange.incoming.tenant, bytes(outcome.body)
+        try:
+            if exchange.streaming:
+                self._cache.store_stream(tenant, exchange.cache_key, exchange.provider.name, outcome.status, body)
+            else:
+                self._cache.store_json(tenant, exchange.cache_key, outcome.status, body)
+        except Exception as exc:  # a cache write failure only costs a future miss
+            log.warning("response cache write failed: %s", type(exc).__name__)
 
     def _write(self, event: SavingsEvent, reservation: Reservation | None, disconnected: bool) -> None:
         try:

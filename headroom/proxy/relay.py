@@ -34,6 +34,7 @@ class RelayOutcome:
     upstream_error: str | None = None
     tap: UsageTap = field(default_factory=UsageTap)
     body: bytearray | None = None
+    body_truncated: bool = False
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class RelayOptions:
     ping_interval: float | None
     disconnected: asyncio.Event | None
     keep_body_limit: int = 0
+    keep_stream_copy: bool = False
     on_done: Callable[[RelayOutcome], None] | None = None
 
 
@@ -57,7 +59,7 @@ async def relay(
     """Yield the source's bytes unchanged, in order, as they arrive; `close` releases the upstream response."""
     provider = options.provider
     reader = SseReader(lambda event, data: provider.read_event(outcome.tap, event, data)) if options.streaming else None
-    if options.keep_body_limit and not options.streaming:
+    if options.keep_body_limit and (options.keep_stream_copy or not options.streaming):
         outcome.body = bytearray()
     chunks = source.__aiter__()
     watcher = asyncio.ensure_future(options.disconnected.wait()) if options.disconnected else None
@@ -95,8 +97,11 @@ async def relay(
             if reader is not None:
                 reader.feed(chunk)
                 at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n"))
-            elif outcome.body is not None and len(outcome.body) + len(chunk) <= options.keep_body_limit:
-                outcome.body.extend(chunk)
+            if outcome.body is not None and not outcome.body_truncated:
+                if len(outcome.body) + len(chunk) <= options.keep_body_limit:
+                    outcome.body.extend(chunk)
+                else:
+                    outcome.body_truncated = True
             yield chunk
     except (httpx.HTTPError, HeadroomError) as exc:
         error = exc if isinstance(exc, HeadroomError) else translate_stream_error(exc)
@@ -115,7 +120,7 @@ async def relay(
         await close()
         if reader is not None:
             reader.close()
-        elif outcome.body is not None:
+        elif outcome.body is not None and not outcome.body_truncated:
             provider.read_json(outcome.tap, bytes(outcome.body))
         outcome.finished_at = time.perf_counter()
         if options.on_done is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from headroom.accounting.budget import Reservation
+from headroom.accounting.response_cache import Replay, ResponseCache, cache_key, wants_usage_chunk
 from headroom.ccr.interception import RetrievalRounds
 from headroom.config import Settings
 from headroom.context.identity import conversation_id
@@ -68,9 +69,22 @@ class Exchange:
     forwarded_at: float
     outcome: RelayOutcome
     reservation: Reservation | None = None
+    cache_key: str | None = None
 
 
 ExchangeSink = Callable[[Exchange], None]
+CacheObserver = Callable[[str, bool], None]
+
+
+async def _replay_chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def replayed(replay: Replay) -> Outgoing:
+    """A response cache hit, sent without calling upstream."""
+    headers = [("content-type", replay.content_type), ("x-headroom-cache", "hit")]
+    return Outgoing(replay.status, headers, _replay_chunks(replay.chunks))
 
 
 def lenient_json(raw: bytes) -> JSONObject | None:
@@ -94,11 +108,15 @@ class ProxyService:
         pipeline: Pipeline,
         blobs: BlobStore,
         guard: RequestGuard,
+        cache: ResponseCache,
+        cache_observer: CacheObserver,
         sink: ExchangeSink,
     ) -> None:
         self._settings = settings
         self._blobs = blobs
         self._guard = guard
+        self._cache = cache
+        self._observe_cache = cache_observer
         self._upstreams = upstreams
         self._pipeline = pipeline
         self._optimizer = RequestOptimizer(settings, pipeline)
@@ -125,9 +143,23 @@ class ProxyService:
         body_bytes = incoming.body
         optimized = OptimizeResult()
         streaming = False
+        key: str | None = None
         if not is_bypass(incoming, self._settings):
             body = provider.validate(parse_json_body(incoming.body))
             streaming = provider.is_stream(body)
+            if self._cache.enabled:
+                key = cache_key(provider.name, incoming.path, body)
+                replay = await asyncio.to_thread(
+                    self._cache.lookup,
+                    incoming.tenant,
+                    key,
+                    provider.name,
+                    stream=streaming,
+                    include_usage=wants_usage_chunk(body),
+                )
+                self._observe_cache(provider.name, replay is not None)
+                if replay is not None:
+                    return replayed(replay)
             optimized = await self.optimize(provider, incoming, body)
             if optimized.changed:
                 body_bytes = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -147,7 +179,7 @@ class ProxyService:
         outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
 
         def finished(done: RelayOutcome) -> None:
-            self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done, reservation))
+            self._sink(Exchange(provider, incoming, model, streaming, optimized, forwarded_at, done, reservation, key))
 
         source, close, rewritten = self._response_source(provider, incoming, headers, body, optimized, response)
         options = RelayOptions(
@@ -156,6 +188,7 @@ class ProxyService:
             ping_interval=self._settings.ping_interval if streaming and provider.upstream == "anthropic" else None,
             disconnected=incoming.disconnected,
             keep_body_limit=MAX_TAPPED_JSON,
+            keep_stream_copy=key is not None,
             on_done=finished,
         )
         out_headers = response_headers(response.headers, keep_length=not rewritten)
