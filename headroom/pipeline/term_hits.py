@@ -70,7 +70,7 @@ def shortlist(
     df: Counter[str] = Counter(term for found in hits.values() for term in found)
     rarity = {term: math.log(1 + unit_count / count) for term, count in df.items()}
     direction = -1 if latest_first else 1
-    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in hits[k]), direction * k))
+    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in sorted(hits[k])), direction * k))
     taken: Counter[Hashable] = Counter()
     chosen: list[int] = []
     for k in ranked:
