@@ -22,8 +22,9 @@ class RequestOptimizer:
         self.context = ContextManager(settings, pipeline.stores, pipeline, self.toin.learned_importance)
 
     def worth_trying(self, provider: Provider, body: JSONObject, size: int) -> bool:
-        """Cheap pre-check: a block worth compressing, or a body that might not fit the context window."""
-        if self._pipeline.worth_trying(provider.blocks(body)):
+        """Cheap pre-check: an agent request (it has tools), a block worth compressing, or a body that might
+        not fit the context window."""
+        if _has_tools(body) or self._pipeline.worth_trying(provider.blocks(body)):
             return True
         return self.context.might_overflow(body, provider.model(body), size)
 
@@ -50,6 +51,10 @@ class RequestOptimizer:
             optimized=result,
         )
         result.context.cache_volatile = volatile
+        if _has_tools(body):
+            # The retrieval tool joins an agent's tools from its first request: appending it later, when the
+            # first marker appears, would change the very start of the cached prefix (tools come first).
+            self.context.keep_retrieval_tool(provider, body, conversation, result)
         return result
 
     def observe_retrieval(self, tenant: str, ccr_hash: str, query: str, original: str | None) -> None:
@@ -59,6 +64,11 @@ class RequestOptimizer:
         """The blocks the pipeline may compress, by the CCR hash their original would be stored under."""
         blocks = [b for b in provider.blocks(body) if self._pipeline.worth_trying([b])]
         return {markers.content_hash(b.text): b for b in blocks}
+
+
+def _has_tools(body: JSONObject) -> bool:
+    tools = body.get("tools")
+    return isinstance(tools, list) and bool(tools)
 
 
 def _reparse(provider: Provider, raw: bytes) -> Callable[[], JSONObject]:

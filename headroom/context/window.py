@@ -92,7 +92,7 @@ class ContextManager:
         decision.tokens_after = total
         self._drop(provider, body, tenant, conversation, budget, decision, optimized)
         if optimized.has_markers:
-            self._keep_retrieval_tool(provider, body, conversation, optimized)
+            self.keep_retrieval_tool(provider, body, conversation, optimized)
         return decision
 
     def request_tokens(self, provider: Provider, body: JSONObject) -> int:
@@ -198,7 +198,7 @@ class ContextManager:
             original = json.dumps([items[i] for i in run], ensure_ascii=False, indent=1)
             ccr_hash = markers.content_hash(original)
             self._stores.blobs.put_blob(tenant, ccr_hash, original.encode("utf-8", "surrogatepass"), expires)
-            kind = f"context: {len(run)} earlier messages dropped and"
+            kind = f"{len(run)} earlier messages"
             text = markers.marker(ccr_hash, kind, sum(sizes[i] for i in run), 0).strip()
             spans.append((run[0], run[-1], text))
             decision.ccr_hashes.append(ccr_hash)
@@ -208,7 +208,7 @@ class ContextManager:
         expires = time.time() + self._settings.ccr_ttl
         self._stores.conversations.set_flag(conversation, DROPS_FLAG, json.dumps(sorted(digests)), expires)
 
-    def _keep_retrieval_tool(
+    def keep_retrieval_tool(
         self, provider: Provider, body: JSONObject, conversation: str, optimized: OptimizeResult
     ) -> None:
         """The conversation now carries markers: the retrieval tool joins its tools and stays there."""

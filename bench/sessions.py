@@ -1,0 +1,191 @@
+"""Sessions benchmark: replays every multi-turn agent trace in the corpus turn by turn, as Claude Code would send
+it (Anthropic Messages, a cache_control breakpoint on the last block), straight to the fake upstream and through
+Headroom in token and cache mode; reports billed input cost at Sonnet prices (cache reads 0.1x, writes 1.25x),
+cache hit rates and the context manager's decisions.
+
+Run from the repository root: `python -m bench.sessions [--corpus PATH] [--out PATH] [--context-limit N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.traces import MODEL, Trace, load_trace, turn_requests
+from headroom.accounting.prices import PER_MILLION, price_of
+from headroom.context.cache_accounting import CacheUsage, cache_usage
+from tests.fakes.processes import FakeUpstream, ProxyProcess
+
+_REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_CORPUS = _REPO.parent / "shared" / "corpus"
+_DEFAULT_OUT = _REPO / "bench" / "results" / "sessions.json"
+_HEADERS = {"x-api-key": "sk-bench", "anthropic-version": "2023-06-01"}
+MODES = ("token", "cache")
+
+
+@dataclass
+class RunTotals:
+    """One trace replayed one way."""
+
+    uncached: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    cost_usd: float = 0.0
+    dropped_messages: int = 0
+    volatile_spans: int = 0
+    failed_turns: int = 0
+
+    def add(self, usage: CacheUsage) -> None:
+        price = price_of(MODEL)
+        self.uncached += usage.uncached
+        self.cache_read += usage.cache_read
+        self.cache_write += usage.cache_write_5m + usage.cache_write_1h
+        self.cost_usd += (
+            usage.uncached * price.input
+            + usage.cache_read * price.cache_read
+            + usage.cache_write_5m * price.cache_write_5m
+            + usage.cache_write_1h * price.cache_write_1h
+        ) / PER_MILLION
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of all input tokens read from the cache."""
+        total = self.uncached + self.cache_read + self.cache_write
+        return self.cache_read / total if total else 0.0
+
+    @property
+    def prefix_hit_rate(self) -> float:
+        """Share of the cached prefix tokens that were reads rather than writes (prompts below the minimum
+        cacheable length count in neither)."""
+        cached = self.cache_read + self.cache_write
+        return self.cache_read / cached if cached else 0.0
+
+
+@dataclass
+class TraceResult:
+    id: str
+    turns: int
+    without: RunTotals
+    modes: dict[str, RunTotals] = field(default_factory=dict)
+
+
+def _replay(client: httpx.Client, url: str, trace: Trace, session: str) -> RunTotals:
+    totals = RunTotals()
+    headers = {**_HEADERS, "x-claude-code-session-id": session}
+    for body in turn_requests(trace):
+        response = client.post(f"{url}/v1/messages", json=body, headers=headers)
+        if response.status_code != 200:
+            totals.failed_turns += 1
+            continue
+        totals.add(cache_usage(response.json().get("usage", {})))
+        totals.dropped_messages += int(response.headers.get("x-headroom-context-dropped", "0"))
+        totals.volatile_spans += int(response.headers.get("x-headroom-cache-volatile", "0"))
+    return totals
+
+
+def run(corpus: Path, context_limit: int | None) -> list[TraceResult]:
+    traces = [load_trace(corpus, meta) for meta in sorted((corpus / "agent_traces").glob("*.meta.json"))]
+    env = {"HEADROOM_CONTEXT_LIMIT": str(context_limit)} if context_limit else {}
+    results: list[TraceResult] = []
+    upstream = FakeUpstream()
+    proxies: dict[str, ProxyProcess] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="headroom-bench-") as workspace, httpx.Client(timeout=120) as client:
+            for mode in MODES:
+                folder = Path(workspace) / mode
+                folder.mkdir()
+                proxies[mode] = ProxyProcess(
+                    upstream.url, folder, ("--mode", mode), {**env, "HEADROOM_RATE_LIMIT": "0"}
+                )
+            for trace in traces:
+                if trace is None:
+                    continue
+                upstream.clear()
+                result = TraceResult(
+                    trace.id, sum(1 for _ in turn_requests(trace)), _replay(client, upstream.url, trace, trace.id)
+                )
+                for mode, proxy in proxies.items():
+                    upstream.clear()
+                    result.modes[mode] = _replay(client, proxy.url, trace, f"{trace.id}-{mode}")
+                results.append(result)
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
+        upstream.close()
+    return results
+
+
+def _hits(totals: RunTotals) -> str:
+    return f"{totals.hit_rate:6.1%} {totals.prefix_hit_rate:6.1%}"
+
+
+def _row(name: str, turns: int, without: RunTotals, modes: dict[str, RunTotals]) -> str:
+    cells = [f"{name[:40]:40}", f"{turns:5}", f"${without.cost_usd:8.4f}", _hits(without)]
+    for mode in MODES:
+        totals = modes[mode]
+        ratio = totals.cost_usd / without.cost_usd if without.cost_usd else 0.0
+        cells += [
+            f"${totals.cost_usd:8.4f}",
+            f"{ratio:6.1%}",
+            _hits(totals),
+            f"{totals.dropped_messages:5}",
+        ]
+    return " | ".join(cells)
+
+
+def report(results: list[TraceResult]) -> str:
+    head = ["trace".ljust(40), "turns", "cost w/o ", "hit/prefix w/o"]
+    for mode in MODES:
+        head += [f"{mode} cost".ljust(9), "ratio ", "hit/prefix   ", "drops"]
+    lines = [" | ".join(head)]
+    total_without = RunTotals()
+    total_modes = {mode: RunTotals() for mode in MODES}
+    for result in results:
+        lines.append(_row(result.id, result.turns, result.without, result.modes))
+        for source, target in [(result.without, total_without)] + [(result.modes[m], total_modes[m]) for m in MODES]:
+            target.uncached += source.uncached
+            target.cache_read += source.cache_read
+            target.cache_write += source.cache_write
+            target.cost_usd += source.cost_usd
+            target.dropped_messages += source.dropped_messages
+    lines.append(_row("TOTAL", sum(r.turns for r in results), total_without, total_modes))
+    return "\n".join(lines)
+
+
+def _totals_json(totals: RunTotals) -> dict[str, Any]:
+    return {**asdict(totals), "hit_rate": totals.hit_rate, "prefix_hit_rate": totals.prefix_hit_rate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=_DEFAULT_CORPUS)
+    parser.add_argument("--out", type=Path, default=_DEFAULT_OUT)
+    parser.add_argument("--context-limit", type=int, default=None, help="HEADROOM_CONTEXT_LIMIT for the proxies")
+    args = parser.parse_args(argv)
+    results = run(args.corpus, args.context_limit)
+    print(report(results))
+    payload: dict[str, Any] = {
+        "model": MODEL,
+        "context_limit": args.context_limit,
+        "traces": [
+            {
+                "id": r.id,
+                "turns": r.turns,
+                "without": _totals_json(r.without),
+                **{mode: _totals_json(t) for mode, t in r.modes.items()},
+            }
+            for r in results
+        ],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
