@@ -8,39 +8,50 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from mangum import Mangum
-
     from headroom.config import Settings
     from headroom.store.interfaces import Stores
 
 
-def build_handler(settings: Settings, stores: Stores | None = None) -> Mangum:
-    """A Mangum adapter over `create_app(settings, stores, lifespan=False)`.
+class LambdaApp:
+    """The app of one execution environment, on its own event loop (pooled connections belong to the loop that
+    opened them, so every invocation runs on the same one).
 
-    Lifespan stays off: Mangum would run startup and shutdown around every invocation and close the pooled
-    clients each time. The adapter runs each invocation on the calling thread's current event loop."""
-    from mangum import Mangum
-    from mangum.types import ASGI
+    The app's lifespan runs once here, not around each invocation as Mangum would: startup marks it ready, and
+    `close` (tests; Lambda never calls it) runs the app's own shutdown, which closes clients and stores."""
 
-    from headroom.app import create_app
+    def __init__(self, settings: Settings, stores: Stores | None = None) -> None:
+        from mangum import Mangum
+        from mangum.protocols.lifespan import LifespanCycle
+        from mangum.types import ASGI
 
-    # Falcon's and Mangum's ASGI type hints differ only in Mapping variance.
-    app = cast("ASGI", create_app(settings, stores, lifespan=False))
-    return Mangum(app, lifespan="off")
+        from headroom.app import create_app
+
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)  # Mangum runs each invocation on the thread's current loop
+        # Falcon's and Mangum's ASGI type hints differ only in Mapping variance.
+        app = cast("ASGI", create_app(settings, stores))
+        self._lifespan = LifespanCycle(app, "on")
+        self._lifespan.__enter__()
+        self._adapter = Mangum(app, lifespan="off")
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._adapter(event, context)
+
+    def close(self) -> None:
+        self._lifespan.__exit__(None, None, None)
+        asyncio.set_event_loop(None)
+        self._loop.close()
 
 
 @cache
-def _environment_handler() -> Mangum:
-    """The one adapter of this execution environment, with its own event loop (pooled connections are bound to
-    the loop that opened them, so every invocation must run on the same one)."""
+def environment_app() -> LambdaApp:
+    """The one app of this execution environment, configured by its environment and deployment secret."""
     from handlers.deployment_secret import with_secret
     from headroom.config import Settings
 
-    settings = with_secret(Settings())
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    return build_handler(settings)
+    return LambdaApp(with_secret(Settings()))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda handler (`handlers.api.handler`) for Function URL payload format 2.0 events."""
-    return _environment_handler()(event, context)
+    return environment_app()(event, context)
