@@ -21,8 +21,8 @@ WEB_ADAPTER_BYTES = 8 * 1024 * 1024  # the adapter layer of the streaming functi
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 # The Lambda Python runtime ships boto3; bundling it is optional (--keep-boto3) and costs ~25 MB.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
-# Never imported at run time on Lambda.
-BUILD_ONLY = ("pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources", "bin")
+# Never imported at run time on Lambda (hf_xet only speeds up hub downloads; models come from a layer or S3).
+BUILD_ONLY = ("pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources", "bin", "hf_xet")
 PRUNED_DIRS = ("__pycache__",)
 PRUNED_SUFFIXES = (".pyc", ".pyi")
 
