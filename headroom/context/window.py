@@ -29,7 +29,7 @@ from headroom.store.interfaces import Stores
 DROPS_FLAG = "context_drops"
 # Once dropping is needed, drop down to this share of the budget so the next turns fit without new drops
 # (every new drop changes bytes in the middle of the prefix and costs a cache write).
-REFILL_TARGET = 0.8
+REFILL_TARGET = 0.6
 # Request bytes that are always an upper bound of its token count, plus room for the retrieval tool.
 _TOOL_SLACK_BYTES = 2048
 

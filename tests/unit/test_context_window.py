@@ -182,7 +182,7 @@ def test_next_turn_drops_the_same_messages_and_keeps_the_prefix(make_optimizer: 
 def test_rolling_window_drops_oldest_first(make_optimizer: Any) -> None:
     body = chat_body(12)
     body["messages"][3]["content"] += "\nTraceback: fatal error in parser.c"
-    run(make_optimizer(intelligent_context=False, context_limit=9000), OpenAIChatProvider(), body)
+    run(make_optimizer(intelligent_context=False, context_limit=11000), OpenAIChatProvider(), body)
     kept_ids = {m.get("tool_call_id") for m in body["messages"] if m["role"] == "tool"}
     assert kept_ids == {"c8", "c9", "c10", "c11"}
 
