@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         validation_alias=_env("max_retrieval_rounds", "HEADROOM_MAX_RETRIEVAL_ROUNDS"),
         description="CCR retrieval rounds the proxy answers per request.",
     )
+    record_inline: bool = Field(
+        False,
+        validation_alias=_env("record_inline", "HEADROOM_RECORD_INLINE"),
+        description="Write accounting before the response completes (set on AWS Lambda, which freezes after it).",
+    )
     otel_metrics_enabled: bool = Field(
         False, validation_alias=_env("otel_metrics_enabled", "HEADROOM_OTEL_METRICS_ENABLED"), description="OTEL."
     )

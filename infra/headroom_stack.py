@@ -51,6 +51,9 @@ DATA_ACTIONS = [
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 
 
+LAMBDA_WRITABLE_DIR = "/tmp"  # the only writable path inside a Lambda execution environment
+
+
 class HeadroomStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, options: StackOptions, *, env: Environment | None = None
@@ -173,7 +176,8 @@ class HeadroomStack(Stack):
             "HEADROOM_AWS_TABLE_PREFIX": self.options.prefix,
             "HEADROOM_AWS_BUCKET": self.bucket.bucket_name,
             "HEADROOM_CCR_TTL": str(self.options.ccr_ttl_s),
-            "HEADROOM_WORKSPACE_DIR": "/tmp/headroom",  # the only writable path on Lambda
+            "HEADROOM_WORKSPACE_DIR": f"{LAMBDA_WRITABLE_DIR}/headroom",
+            "HEADROOM_RECORD_INLINE": "true",  # Lambda freezes the environment once the response is sent
         }
         if self.options.secret_arn:
             env["HEADROOM_SECRET_ARN"] = self.options.secret_arn

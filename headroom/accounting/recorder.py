@@ -9,7 +9,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from headroom.accounting.budget import BudgetGuard, Reservation
 from headroom.accounting.cost import cost_usd, cost_without_headroom
@@ -87,6 +89,7 @@ class Recorder:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="headroom-record")
         self._log_lock = threading.Lock()
         self._log_path: Path | None = settings.log_file
+        self._inline = settings.record_inline
 
     def record_cache_lookup(self, provider: str, hit: bool) -> None:
         self.stats.count_cache(hit=hit)
@@ -111,9 +114,16 @@ class Recorder:
         if exchange.outcome.upstream_error or event.status >= 500:
             self._metrics.record_upstream_error(provider, f"{event.status // 100}xx")
         self.stats.add(event, usage, exchange.optimized.failures)
-        self._executor.submit(self._write, event, exchange.reservation, exchange.outcome.client_disconnected)
+        self._run(self._write, event, exchange.reservation, exchange.outcome.client_disconnected)
         if cacheable(exchange):
-            self._executor.submit(self._cache_response, exchange)
+            self._run(self._cache_response, exchange)
+
+    def _run(self, work: Callable[..., None], *args: Any) -> None:
+        """Background by default; inline where the platform freezes the process after the response (Lambda)."""
+        if self._inline:
+            work(*args)
+        else:
+            self._executor.submit(work, *args)
 
     def _cache_response(self, exchange: Exchange) -> None:
         outcome = exchange.outcome

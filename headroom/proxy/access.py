@@ -32,8 +32,8 @@ def require_api_key(headers: Mapping[str, str], settings: Settings) -> None:
     if not settings.api_keys:
         return
     lowered = {k.lower(): v for k, v in headers.items()}
-    candidate = lowered.get(PROXY_KEY_HEADER) or api_key_from_headers(lowered)
-    if not key_matches(candidate, settings.api_keys):
+    candidates = (lowered.get(PROXY_KEY_HEADER), api_key_from_headers(lowered))
+    if not any([key_matches(candidate, settings.api_keys) for candidate in candidates]):
         raise Unauthorized("a valid API key is required (x-api-key, Authorization: Bearer or x-headroom-key)")
 
 

@@ -76,7 +76,7 @@ def test_anthropic_raw_stream_has_event_lines_and_ping(upstream: FakeUpstream) -
 
 @pytest.mark.parametrize("streaming", [False, True])
 def test_anthropic_tool_use(claude: anthropic.Anthropic, streaming: bool) -> None:
-    headers = scenario("tool_use", tool="Read", tool_input=json.dumps({"file_path": "/tmp/x"}))
+    headers = scenario("tool_use", tool="Read", tool_input=json.dumps({"file_path": "notes/x.txt"}))
     if streaming:
         with claude.messages.stream(model=CLAUDE, max_tokens=50, messages=ask(), extra_headers=headers) as stream:
             message = stream.get_final_message()
@@ -84,7 +84,7 @@ def test_anthropic_tool_use(claude: anthropic.Anthropic, streaming: bool) -> Non
         message = claude.messages.create(model=CLAUDE, max_tokens=50, messages=ask(), extra_headers=headers)
     block = message.content[0]
     assert block.type == "tool_use" and block.id.startswith("toolu_")
-    assert (block.name, block.input) == ("Read", {"file_path": "/tmp/x"})
+    assert (block.name, block.input) == ("Read", {"file_path": "notes/x.txt"})
     assert message.stop_reason == "tool_use"
 
 
