@@ -114,7 +114,11 @@ class Recorder:
         if exchange.outcome.upstream_error or event.status >= 500:
             self._metrics.record_upstream_error(provider, f"{event.status // 100}xx")
         self.stats.add(event, usage, exchange.optimized.failures)
-        self._run(self._write, event, exchange.reservation, exchange.outcome.client_disconnected)
+        decision = exchange.optimized.context
+        self.stats.add_context(
+            bust=decision.proxy_cache_bust, volatile=decision.cache_volatile, dropped=decision.dropped_messages
+        )
+        self._run(self._write, event, exchange.reservation, exchange)
         if cacheable(exchange):
             self._run(self._cache_response, exchange)
 
@@ -138,7 +142,7 @@ class Recorder:
         except Exception as exc:  # a cache write failure only costs a future miss
             log.warning("response cache write failed: %s", type(exc).__name__)
 
-    def _write(self, event: SavingsEvent, reservation: Reservation | None, disconnected: bool) -> None:
+    def _write(self, event: SavingsEvent, reservation: Reservation | None, exchange: Exchange) -> None:
         try:
             if reservation is not None:
                 self._budget.settle(reservation, event.cost_usd)
@@ -146,9 +150,10 @@ class Recorder:
         except Exception as exc:  # accounting must never break the proxy; the failure is logged
             log.warning("accounting write failed: %s", type(exc).__name__)
         if self._log_path is not None:
-            self._append_log(event, disconnected)
+            self._append_log(event, exchange)
 
-    def _append_log(self, event: SavingsEvent, disconnected: bool) -> None:
+    def _append_log(self, event: SavingsEvent, exchange: Exchange) -> None:
+        decision = exchange.optimized.context
         line = json.dumps(
             {
                 "ts": event.ts,
@@ -161,7 +166,10 @@ class Recorder:
                 "cost_usd": round(event.cost_usd, 6),
                 "latency_ms": event.latency_ms,
                 "overhead_ms": event.overhead_ms,
-                "client_disconnected": disconnected,
+                "client_disconnected": exchange.outcome.client_disconnected,
+                "transforms": exchange.optimized.transforms,
+                "context_dropped_messages": decision.dropped_messages,
+                "proxy_cache_bust": decision.proxy_cache_bust,
             }
         )
         with self._log_lock, self._log_path.open("a", encoding="utf-8") as handle:  # type: ignore[union-attr]

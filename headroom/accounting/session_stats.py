@@ -43,6 +43,10 @@ class SessionStats:
     cache_write_1h_tokens: int = 0
     compression_failures: int = 0
     retrievals: int = 0
+    proxy_cache_busts: int = 0
+    volatile_prefix_requests: int = 0
+    context_dropped_messages: int = 0
+    context_trimmed_requests: int = 0
     response_cache_hits: int = 0
     response_cache_misses: int = 0
     by_model: dict[str, int] = field(default_factory=dict)
@@ -77,6 +81,13 @@ class SessionStats:
                     "cost_usd": round(event.cost_usd, 6),
                 }
             )
+
+    def add_context(self, *, bust: bool, volatile: int, dropped: int) -> None:
+        with self._lock:
+            self.proxy_cache_busts += bust
+            self.volatile_prefix_requests += volatile > 0
+            self.context_dropped_messages += dropped
+            self.context_trimmed_requests += dropped > 0
 
     def count_cache(self, *, hit: bool) -> None:
         with self._lock:
@@ -113,7 +124,13 @@ class SessionStats:
                     "misses": self.response_cache_misses,
                     "hit_rate": round(self.response_cache_hits / lookups, 4) if lookups else 0.0,
                 },
+                "context": {
+                    "trimmed_requests": self.context_trimmed_requests,
+                    "dropped_messages": self.context_dropped_messages,
+                },
                 "prefix_cache": {
+                    "proxy_caused_busts": self.proxy_cache_busts,
+                    "requests_with_volatile_prefix": self.volatile_prefix_requests,
                     "cache_read_tokens": self.cache_read_tokens,
                     "cache_write_tokens": written,
                     "observed_ttl_buckets": {

@@ -133,8 +133,11 @@ class CacheTracker:
     def observe(self, conversation: str, client_body: JSONObject, sent_body: JSONObject) -> BustCheck | None:
         """The bust check against the previous turn (None for a conversation's first request); then remember
         this turn."""
+        return self.observe_prints(conversation, prefix_print(client_body), prefix_print(sent_body))
+
+    def observe_prints(self, conversation: str, client: PrefixPrint, sent: PrefixPrint) -> BustCheck | None:
+        """`observe` for prints already taken (the client's must be taken before the body is optimized)."""
         now = time.time()
-        client, sent = prefix_print(client_body), prefix_print(sent_body)
         raw = self._conversations.get_flag(conversation, PRINTS_FLAG, now)
         check = None
         if raw is not None:

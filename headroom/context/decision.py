@@ -21,6 +21,7 @@ class ContextDecision:
     strategy: str = ""
     over_limit: bool = False
     cache_volatile: int = 0
+    proxy_cache_bust: bool = False
     ccr_hashes: list[str] = field(default_factory=list)
 
     @property

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from headroom.ccr import markers
 from headroom.config import Settings
+from headroom.context.cache_accounting import CacheTracker, prefix_print
 from headroom.context.cache_aligner import volatile_spans
 from headroom.context.window import ContextManager
 from headroom.learning.toin import Toin
@@ -20,6 +21,7 @@ class RequestOptimizer:
         self._pipeline = pipeline
         self.toin = Toin(pipeline.stores, settings.ccr_ttl)
         self.context = ContextManager(settings, pipeline.stores, pipeline, self.toin.learned_importance)
+        self.cache = CacheTracker(pipeline.stores.conversations, settings.ccr_ttl)
 
     def worth_trying(self, provider: Provider, body: JSONObject, size: int) -> bool:
         """Cheap pre-check: an agent request (it has tools), a block worth compressing, or a body that might
@@ -34,6 +36,7 @@ class RequestOptimizer:
         """Optimize `body` in place; `raw` is the client's body (re-parsed for the deeper pass and counted as
         the upper bound of its tokens)."""
         volatile = len(volatile_spans(body))
+        client_print = prefix_print(body) if provider.name == "anthropic" else None
         originals = self._compressible(provider, body)
         result = self._pipeline.optimize(
             provider, body, tenant=tenant, conversation=conversation, keep_patterns=self.toin.rules_for(conversation)
@@ -55,6 +58,9 @@ class RequestOptimizer:
             # The retrieval tool joins an agent's tools from its first request: appending it later, when the
             # first marker appears, would change the very start of the cached prefix (tools come first).
             self.context.keep_retrieval_tool(provider, body, conversation, result)
+        if client_print is not None:
+            check = self.cache.observe_prints(conversation, client_print, prefix_print(body))
+            result.context.proxy_cache_bust = check is not None and check.proxy_caused_bust
         return result
 
     def observe_retrieval(self, tenant: str, ccr_hash: str, query: str, original: str | None) -> None:
