@@ -9,10 +9,13 @@ from headroom.providers.base import (
     Block,
     JSONObject,
     Message,
+    ProviderBase,
     UsageTap,
     is_text_part,
     load_event_json,
     require,
+    require_envelope,
+    require_messages,
     setter,
     text_of_content,
 )
@@ -28,18 +31,13 @@ def _last_breakpoint(body: JSONObject) -> int:
     return last
 
 
-class AnthropicProvider:
+class AnthropicProvider(ProviderBase):
     name = "anthropic"
     upstream = "anthropic"
 
     def validate(self, body: Any) -> JSONObject:
-        require(isinstance(body, dict), "request body must be a JSON object")
-        require(isinstance(body.get("model"), str), "model: expected a string")
-        messages = body.get("messages")
-        require(isinstance(messages, list), "messages: expected an array")
-        for index, message in enumerate(messages):
-            require(isinstance(message, dict), f"messages.{index}: expected an object")
-            require(isinstance(message.get("role"), str), f"messages.{index}.role: expected a string")
+        require_envelope(body)
+        for index, message in enumerate(require_messages(body, lambda i: f"messages.{i}")):
             content = message.get("content")
             require(isinstance(content, str | list), f"messages.{index}.content: expected a string or an array")
             if isinstance(content, list):
@@ -55,12 +53,6 @@ class AnthropicProvider:
             "max_tokens: expected an integer",
         )
         return cast(JSONObject, body)
-
-    def model(self, body: JSONObject) -> str:
-        return str(body.get("model", ""))
-
-    def is_stream(self, body: JSONObject) -> bool:
-        return body.get("stream") is True
 
     def blocks(self, body: JSONObject) -> list[Block]:
         breakpoint_index = _last_breakpoint(body)

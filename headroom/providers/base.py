@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from headroom.errors import HeadroomError, InvalidRequest
 
@@ -69,6 +69,33 @@ class Provider(Protocol):
     def read_event(self, tap: UsageTap, event: str, data: bytes) -> None: ...
 
     def read_json(self, tap: UsageTap, body: bytes) -> None: ...
+
+
+class ProviderBase:
+    """What the three formats share: the request envelope and its model and stream flags."""
+
+    def model(self, body: JSONObject) -> str:
+        return str(body.get("model", ""))
+
+    def is_stream(self, body: JSONObject) -> bool:
+        return body.get("stream") is True
+
+
+def require_envelope(body: Any) -> None:
+    """A JSON object with a string `model`."""
+    require(isinstance(body, dict), "request body must be a JSON object")
+    require(isinstance(body.get("model"), str), "model: expected a string")
+
+
+def require_messages(body: JSONObject, path: Callable[[int], str]) -> list[JSONObject]:
+    """`messages` is an array of objects with a string role; `path(i)` names message i in errors."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise InvalidRequest("messages: expected an array")
+    for index, message in enumerate(messages):
+        require(isinstance(message, dict), f"{path(index)}: expected an object")
+        require(isinstance(message.get("role"), str), f"{path(index)}.role: expected a string")
+    return cast(list[JSONObject], messages)
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -9,10 +9,13 @@ from headroom.providers.base import (
     Block,
     JSONObject,
     Message,
+    ProviderBase,
     UsageTap,
     is_text_part,
     load_event_json,
     require,
+    require_envelope,
+    require_messages,
     setter,
     text_of_content,
 )
@@ -22,30 +25,19 @@ def openai_error_body(error: HeadroomError) -> JSONObject:
     return {"error": {"message": error.message, "type": error.openai_type, "param": None, "code": error.openai_code}}
 
 
-class OpenAIChatProvider:
+class OpenAIChatProvider(ProviderBase):
     name = "openai"
     upstream = "openai"
 
     def validate(self, body: Any) -> JSONObject:
-        require(isinstance(body, dict), "request body must be a JSON object")
-        require(isinstance(body.get("model"), str), "model: expected a string")
-        messages = body.get("messages")
-        require(isinstance(messages, list), "messages: expected an array")
-        for index, message in enumerate(messages):
-            require(isinstance(message, dict), f"messages[{index}]: expected an object")
-            require(isinstance(message.get("role"), str), f"messages[{index}].role: expected a string")
+        require_envelope(body)
+        for index, message in enumerate(require_messages(body, lambda i: f"messages[{i}]")):
             content = message.get("content")
             require(
                 content is None or isinstance(content, str | list),
                 f"messages[{index}].content: expected a string, an array or null",
             )
         return cast(JSONObject, body)
-
-    def model(self, body: JSONObject) -> str:
-        return str(body.get("model", ""))
-
-    def is_stream(self, body: JSONObject) -> bool:
-        return body.get("stream") is True
 
     def blocks(self, body: JSONObject) -> list[Block]:
         tool_names: dict[str, str] = {}

@@ -10,10 +10,12 @@ from headroom.providers.base import (
     Block,
     JSONObject,
     Message,
+    ProviderBase,
     UsageTap,
     is_text_part,
     load_event_json,
     require,
+    require_envelope,
     setter,
     text_of_content,
 )
@@ -25,24 +27,17 @@ def _items(body: JSONObject) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-class OpenAIResponsesProvider:
+class OpenAIResponsesProvider(ProviderBase):
     name = "openai_responses"
     upstream = "openai"
 
     def validate(self, body: Any) -> JSONObject:
-        require(isinstance(body, dict), "request body must be a JSON object")
-        require(isinstance(body.get("model"), str), "model: expected a string")
+        require_envelope(body)
         value = body.get("input")
         require(value is None or isinstance(value, str | list), "input: expected a string or an array")
         for index, item in enumerate(_items(body)):
             require(isinstance(item, dict), f"input[{index}]: expected an object")
         return cast(JSONObject, body)
-
-    def model(self, body: JSONObject) -> str:
-        return str(body.get("model", ""))
-
-    def is_stream(self, body: JSONObject) -> bool:
-        return body.get("stream") is True
 
     def blocks(self, body: JSONObject) -> list[Block]:
         names: dict[str, str] = {}
