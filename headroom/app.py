@@ -3,6 +3,7 @@ Routes are declared here and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from headroom.accounting.recorder import Recorder
 from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.savings_file import SavingsFileExporter
 from headroom.accounting.session_stats import SessionStats
+from headroom.accounting.tokens import encoding
 from headroom.config import Settings
 from headroom.learning.toin import Toin
 from headroom.observability.metrics import Metrics
@@ -54,6 +56,7 @@ class _LifespanHooks:
     ) -> None:
         self._stores = stores
         self._exporter = exporter
+        self._warmup: asyncio.Future[Any] | None = None
         self._lifecycle = lifecycle
         self._upstreams = upstreams
         self._pipeline = pipeline
@@ -62,6 +65,8 @@ class _LifespanHooks:
     async def process_startup(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         if self._exporter is not None:
             self._exporter.start()
+        # Load the tokenizer off the event loop so readiness is not delayed and the first request does not pay.
+        self._warmup = asyncio.get_running_loop().run_in_executor(None, encoding)
         self._lifecycle.http_client_open = True
         self._lifecycle.startup_complete = True
 
