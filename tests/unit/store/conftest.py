@@ -1,62 +1,15 @@
-"""Store fixtures: a moto server over real HTTP on loopback, and one fresh bundle per backend."""
+"""Store fixtures: one fresh bundle per backend (the aws backend on the session's moto server, tests/conftest.py)."""
 
 from __future__ import annotations
 
-import logging
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from headroom.config import Settings
 from headroom.store.interfaces import Stores
-
-DUMMY_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-class AtomicRequests:
-    """moto applies a request without locks, so concurrent ADDs lose updates and transactions crash; DynamoDB
-    applies each request atomically. One lock around each request restores that (clients stay concurrent)."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        with self._lock:
-            return list(self._app(environ, start_response))
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (DynamoDB and S3 over HTTP), with dummy credentials only while it runs."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in DUMMY_AWS_ENV.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            patch.delenv(name, raising=False)
-        patch.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)
-        app = AtomicRequests(DomainDispatcherApplication(create_backend_app))
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-        serving = threading.Thread(target=server.serve_forever, daemon=True)
-        serving.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            serving.join()
-            server.server_close()
 
 
 def aws_settings(endpoint: str) -> Settings:
