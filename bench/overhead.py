@@ -1,0 +1,457 @@
+"""Proxy overhead benchmark: what putting Headroom between a client and the provider costs, measured against the
+fake upstream in the same run (direct vs through the proxy, interleaved request by request and repeated).
+
+Run from the repository root: `python -m bench.overhead [--repeats 3] [--requests 500] [--out PATH]`. It starts
+the fake upstream (tests/fakes) and proxies as subprocesses on loopback, prints a table with PASS/FAIL against the
+targets and writes bench/results/overhead.json. Every load loop is bounded in count and in time. On a shared
+machine the absolute numbers are noisy; the added-latency rows are differences against the direct baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fakes.processes import FakeUpstream, ProxyProcess, ServerProcess, free_port
+
+_REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_OUT = _REPO / "bench" / "results" / "overhead.json"
+HEADERS = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+MODEL = "claude-sonnet-4-5"
+PURE = ("--no-optimize", "--no-rate-limit", "--no-cache")
+OPTIMIZING = ("--no-rate-limit", "--no-cache")
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
+
+BodyFactory = Callable[[int], bytes]
+_RUNS = itertools.count(1)
+
+
+def headers_for(i: int) -> dict[str, str]:
+    """Anthropic headers with one of 256 API keys, so the default rate limit (600 rpm per key) is not the subject."""
+    return {**HEADERS, "x-api-key": f"sk-ant-bench-{i % 256}"}
+
+
+@dataclass
+class Row:
+    name: str
+    measured: float
+    unit: str
+    target: str
+    passed: bool | None
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, measured: float, unit: str, target: str, passed: bool | None, detail: str = "") -> None:
+        self.rows.append(Row(name, round(measured, 3), unit, target, passed, detail))
+        verdict = "info" if passed is None else ("PASS" if passed else "FAIL")
+        print(f"  {verdict:4} {name:48} {measured:10.3f} {unit:6} target {target:10} {detail}", flush=True)
+
+
+# --- payloads ----------------------------------------------------------------------------------------------------
+
+
+def small_body(i: int, stream: bool = False) -> bytes:
+    body = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": f"hello #{i}"}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body).encode()
+
+
+def many_messages_body(i: int, size: int = 100_000) -> bytes:
+    """~`size` bytes of short, distinct chat turns: nothing in it is big enough to compress."""
+    messages: list[dict[str, Any]] = []
+    n = 0
+    while sum(len(m["content"]) + 40 for m in messages) < size:
+        words = " ".join(WORDS[(n * 7 + k * 3 + i) % len(WORDS)] + str(n * 31 + k) for k in range(24))
+        messages.append({"role": "user" if n % 2 == 0 else "assistant", "content": f"turn {n}: {words}"})
+        n += 1
+    if messages[-1]["role"] != "user":
+        messages.append({"role": "user", "content": f"and finally #{i}?"})
+    return json.dumps({"model": MODEL, "max_tokens": 64, "messages": messages}).encode()
+
+
+def tool_result_body(seed: int, size: int = 100_000) -> bytes:
+    """One ~`size`-byte tool result (build log lines, highly repetitive) as the newest turn: compressible."""
+    lines: list[str] = []
+    n = 0
+    while sum(len(line) + 1 for line in lines) < size:
+        level = "ERROR" if n % 397 == 0 else "INFO"
+        lines.append(f"2025-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z {level} worker-{n % 8} step {n} ok seed={seed}")
+        n += 1
+    messages = [
+        {"role": "user", "content": "Run the build and tell me what failed."},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_bench1", "name": "Bash", "input": {"command": "make"}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_bench1", "content": "\n".join(lines)}],
+        },
+    ]
+    return json.dumps({"model": MODEL, "max_tokens": 64, "messages": messages}).encode()
+
+
+# --- measurement helpers -----------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def timed_post(client: httpx.Client, url: str, body: bytes) -> tuple[float, httpx.Response]:
+    start = time.perf_counter()
+    response = client.post(url, content=body, headers=headers_for(int(start * 1e6)))
+    elapsed = (time.perf_counter() - start) * 1000
+    response.raise_for_status()
+    return elapsed, response
+
+
+def interleaved_latency(
+    direct: str, proxy: str, body_for: BodyFactory, n: int, time_limit: float = 120.0
+) -> tuple[list[float], list[float]]:
+    """n requests each way on keep-alive clients, alternating direct/proxy (and which goes first) per pair."""
+    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+    offset = next(_RUNS) * 10_000_000  # unique bodies per run: a response cache never answers
+    deadline = time.monotonic() + time_limit
+    with httpx.Client(timeout=30) as a, httpx.Client(timeout=30) as b:
+        for warm in range(5):
+            timed_post(a, f"{direct}/v1/messages", body_for(-1 - warm))
+            timed_post(b, f"{proxy}/v1/messages", body_for(-1 - warm))
+        for i in range(n):
+            if time.monotonic() > deadline:
+                break
+            body = body_for(i + offset)
+            order = [("direct", a, direct), ("proxy", b, proxy)]
+            for label, client, base in order if i % 2 == 0 else order[::-1]:
+                times[label].append(timed_post(client, f"{base}/v1/messages", body)[0])
+    return times["direct"], times["proxy"]
+
+
+def added(repeats: list[tuple[list[float], list[float]]], q: float) -> tuple[float, list[float]]:
+    """Median over repeats of percentile(proxy) - percentile(direct), and the per-repeat values."""
+    diffs = [percentile(p, q) - percentile(d, q) for d, p in repeats]
+    return statistics.median(diffs), [round(x, 3) for x in diffs]
+
+
+def ttfb(client: httpx.Client, url: str, body: bytes) -> float:
+    start = time.perf_counter()
+    with client.stream("POST", url, content=body, headers=headers_for(int(start * 1e6))) as response:
+        first: float | None = None
+        for chunk in response.iter_raw():
+            if first is None and chunk:
+                first = (time.perf_counter() - start) * 1000
+    assert first is not None and response.status_code == 200
+    return first
+
+
+def interleaved_ttfb(direct: str, proxy: str, n: int) -> tuple[list[float], list[float]]:
+    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+    deadline = time.monotonic() + 120
+    with httpx.Client(timeout=30) as a, httpx.Client(timeout=30) as b:
+        for i in range(-5, n):
+            if time.monotonic() > deadline:
+                break
+            body = small_body(i, stream=True)
+            order = [("direct", a, direct), ("proxy", b, proxy)]
+            for label, client, base in order if i % 2 == 0 else order[::-1]:
+                value = ttfb(client, f"{base}/v1/messages", body)
+                if i >= 0:
+                    times[label].append(value)
+    return times["direct"], times["proxy"]
+
+
+async def _load(base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float) -> tuple[int, float]:
+    """`total` POSTs from `concurrency` workers after a short warm-up; (done, seconds). Each worker has its own
+    one-connection AsyncClient: one shared pool of 32 costs the client O(connections) per request in httpcore."""
+    deadline = time.monotonic() + time_limit
+    clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(concurrency)]
+
+    async def run(count: int) -> int:
+        counter = iter(range(count))
+        done = 0
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal done
+            for i in counter:
+                if time.monotonic() > deadline:
+                    return
+                response = await client.post("/v1/messages", content=body_for(i), headers=headers_for(i))
+                response.raise_for_status()
+                done += 1
+
+        await asyncio.gather(*(worker(client) for client in clients))
+        return done
+
+    try:
+        await run(2 * concurrency)
+        start = time.perf_counter()
+        done = await run(total)
+        elapsed = time.perf_counter() - start
+    finally:
+        for client in clients:
+            await client.aclose()
+    return done, elapsed
+
+
+def requests_per_second(
+    base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float = 60.0
+) -> float:
+    return load(base, body_for, concurrency, total, time_limit)[1]
+
+
+def load(base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float) -> tuple[int, float]:
+    """(requests done, requests/s) of one bounded load run; bodies are unique across runs (no cache hits)."""
+    offset = next(_RUNS) * 10_000_000
+    done, elapsed = asyncio.run(_load(base, lambda i: body_for(i + offset), concurrency, total, time_limit))
+    return done, done / elapsed
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def time_to_ready(upstream: str, args: tuple[str, ...]) -> float:
+    """Seconds from spawning `headroom proxy` to its first /readyz 200 (polled every 5 ms), fresh workspace."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="headroom-bench-") as workspace:
+        argv = [sys.executable, "-m", "headroom.cli", "proxy", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--anthropic-api-url", upstream, "--openai-api-url", upstream, *args]
+        env = {**os.environ, "HEADROOM_WORKSPACE_DIR": workspace, "HEADROOM_TELEMETRY": "off"}
+        start = time.perf_counter()
+        server = ServerProcess(argv, env)
+        try:
+            with httpx.Client(timeout=1) as client:
+                while time.perf_counter() - start < 30:
+                    if server.process.poll() is not None:
+                        raise RuntimeError(f"proxy exited: {server.output()}")
+                    try:
+                        if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                            return time.perf_counter() - start
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.005)
+            raise TimeoutError("proxy not ready after 30 s")
+        finally:
+            server.stop()
+
+
+# --- the benchmark -----------------------------------------------------------------------------------------------
+
+
+class Proxies:
+    """The proxies under test, each in its own temp workspace."""
+
+    def __init__(self, upstream: str) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="headroom-bench-")
+        self.upstream = upstream
+        self.started: list[ProxyProcess] = []
+
+    def start(self, name: str, args: tuple[str, ...]) -> ProxyProcess:
+        workspace = Path(self._dir.name) / name
+        workspace.mkdir()
+        proxy = ProxyProcess(self.upstream, workspace, args, None)
+        self.started.append(proxy)
+        return proxy
+
+    def close(self) -> None:
+        for proxy in self.started:
+            proxy.stop()
+        self._dir.cleanup()
+
+
+def latency_rows(report: Report, fake: FakeUpstream, proxy: str, label: str, body_for: BodyFactory, args: Any) -> None:
+    n, repeats, p50_target, p99_target = args
+    runs = []
+    for _ in range(repeats):
+        runs.append(interleaved_latency(fake.url, proxy, body_for, n))
+        fake.clear()
+    p50, p50s = added(runs, 50)
+    p99, p99s = added(runs, 99)
+    direct_p50 = statistics.median(percentile(d, 50) for d, _ in runs)
+    report.raw[label] = {"added_p50_ms": p50s, "added_p99_ms": p99s, "direct_p50_ms": round(direct_p50, 3)}
+    detail = f"direct p50 {direct_p50:.2f} ms; per-repeat {p50s}"
+    report.add(
+        f"{label}: added p50", p50, "ms", f"<= {p50_target}" if p50_target else "-", _ok(p50, p50_target), detail
+    )
+    if p99_target is not None or label.startswith("small"):
+        report.add(
+            f"{label}: added p99",
+            p99,
+            "ms",
+            f"<= {p99_target}" if p99_target else "-",
+            _ok(p99, p99_target),
+            f"per-repeat {p99s}",
+        )
+
+
+def _ok(value: float, target: float | None) -> bool | None:
+    return None if target is None else value <= target
+
+
+def compressible_rows(report: Report, fake: FakeUpstream, proxy: str, payloads: int, repeats_each: int) -> None:
+    """A 100 KB compressible tool result: first sight of each payload, then repeats of the same payload."""
+    first: list[float] = []
+    repeat: list[float] = []
+    ratio = ""
+    with httpx.Client(timeout=60) as a, httpx.Client(timeout=60) as b:
+        for seed in range(payloads):
+            body = tool_result_body(seed + 1000 * os.getpid())
+            direct_ms = [timed_post(a, f"{fake.url}/v1/messages", body)[0] for _ in range(3)]
+            base = statistics.median(direct_ms)
+            elapsed, response = timed_post(b, f"{proxy}/v1/messages", body)
+            first.append(elapsed - base)
+            before = response.headers.get("x-headroom-tokens-before")
+            after = response.headers.get("x-headroom-tokens-after")
+            ratio = f"tokens {before} -> {after}"
+            for _ in range(repeats_each):
+                d = timed_post(a, f"{fake.url}/v1/messages", body)[0]
+                p = timed_post(b, f"{proxy}/v1/messages", body)[0]
+                repeat.append(p - d)
+        fake.clear()
+    report.raw["compressible_100k"] = {"first_added_ms": [round(x, 2) for x in first], "tokens": ratio}
+    report.add("100 KB compressible tool result: first, added", statistics.median(first), "ms", "-", None, ratio)
+    report.add(
+        "100 KB compressible tool result: repeat, added",
+        statistics.median(repeat),
+        "ms",
+        "-",
+        None,
+        f"{len(repeat)} repeats",
+    )
+
+
+def throughput_rows(report: Report, fake: FakeUpstream, proxy: str, total: int, repeats: int, label: str) -> None:
+    direct_rates: list[float] = []
+    proxy_rates: list[float] = []
+    for _ in range(repeats):
+        direct_rates.append(requests_per_second(fake.url, small_body, 32, total))
+        fake.clear()
+        proxy_rates.append(requests_per_second(proxy, small_body, 32, total))
+        fake.clear()
+    direct, through = statistics.median(direct_rates), statistics.median(proxy_rates)
+    report.raw[f"rps_{label}"] = {"direct": [round(x) for x in direct_rates], "proxy": [round(x) for x in proxy_rates]}
+    report.add(f"fake upstream direct, c=32 ({label})", direct, "req/s", "-", None, "client+fake on the same 2 cores")
+    report.add(
+        f"through proxy, c=32 ({label})",
+        through,
+        "req/s",
+        ">= 1500",
+        through >= 1500,
+        f"{through / direct:.0%} of direct",
+    )
+
+
+def rss_rows(report: Report, fake: FakeUpstream, proxy: ProxyProcess, label: str, total: int) -> None:
+    pid = proxy.server.process.pid
+    idle = report.raw[f"rss_idle_{label}"]
+    requests_per_second(proxy.url, small_body, 32, 1000)
+    fake.clear()
+    warm = rss_mb(pid)
+    samples = [round(warm, 1)]
+    sent = 0
+    for _ in range(5):
+        sent += load(proxy.url, small_body, 32, total // 5, 60)[0]
+        fake.clear()
+        samples.append(round(rss_mb(pid), 1))
+    growth = samples[-1] - warm
+    report.raw[f"rss_{label}"] = {"idle_mb": round(idle, 1), "samples_mb": samples}
+    report.add(f"RSS idle after startup ({label})", idle, "MB", "<= 80", idle <= 80)
+    report.add(
+        f"RSS growth over {total} requests ({label})",
+        growth,
+        "MB",
+        "<= 2",
+        growth <= 2,
+        f"{sent} requests sent; after warm-up {warm:.1f} MB, samples {samples}",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=500, help="requests per latency run, each way")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of each measurement")
+    parser.add_argument("--rps-requests", type=int, default=3000, help="requests per throughput run")
+    parser.add_argument("--rss-requests", type=int, default=10_000, help="requests for the RSS growth check")
+    parser.add_argument("--starts", type=int, default=5, help="proxy starts for the readiness time")
+    parser.add_argument("--out", type=Path, default=_DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    report = Report()
+    report.raw["machine"] = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    fake = FakeUpstream()
+    proxies = Proxies(fake.url)
+    n, reps = args.requests, args.repeats
+    try:
+        pure = proxies.start("pure", PURE)
+        optimizing = proxies.start("optimizing", OPTIMIZING)
+        defaults = proxies.start("defaults", ())
+        time.sleep(1)
+        for label, started in (("pure", pure), ("defaults", defaults)):
+            report.raw[f"rss_idle_{label}"] = rss_mb(started.server.process.pid)
+        print("latency (direct vs proxy, interleaved per request)", flush=True)
+        latency_rows(report, fake, pure.url, "small, --no-optimize", small_body, (n, reps, 1.0, 3.0))
+        latency_rows(report, fake, pure.url, "100 KB, --no-optimize", many_messages_body, (n, reps, None, None))
+        latency_rows(report, fake, optimizing.url, "small, optimize on", small_body, (n, reps, None, None))
+        latency_rows(
+            report, fake, optimizing.url, "100 KB small msgs, optimize on", many_messages_body, (n, reps, 3.0, None)
+        )
+        latency_rows(report, fake, defaults.url, "small, defaults", small_body, (n, reps, None, None))
+        compressible_rows(report, fake, optimizing.url, payloads=10, repeats_each=10)
+        print("streaming time to first byte", flush=True)
+        runs = []
+        for _ in range(reps):
+            runs.append(interleaved_ttfb(fake.url, pure.url, max(100, n // 2)))
+            fake.clear()
+        value, values = added(runs, 50)
+        report.raw["ttfb_added_p50_ms"] = values
+        report.add("stream first byte: added p50", value, "ms", "<= 1", value <= 1.0, f"per-repeat {values}")
+        print("throughput (asyncio + httpx.AsyncClient, 1 proxy worker)", flush=True)
+        throughput_rows(report, fake, pure.url, args.rps_requests, reps, "pure")
+        throughput_rows(report, fake, defaults.url, args.rps_requests, reps, "defaults")
+        print("memory", flush=True)
+        rss_rows(report, fake, pure, "pure", args.rss_requests)
+        rss_rows(report, fake, defaults, "defaults", args.rss_requests)
+    finally:
+        proxies.close()
+    print("startup", flush=True)
+    try:
+        starts = [time_to_ready(fake.url, ()) for _ in range(args.starts)]
+    finally:
+        fake.close()
+    ready = statistics.median(starts)
+    report.raw["ready_s"] = [round(x, 3) for x in starts]
+    report.add(
+        "process start to /readyz 200 (median)", ready, "s", "<= 1.5", ready <= 1.5, f"starts {report.raw['ready_s']}"
+    )
+    report.raw["machine"]["loadavg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rows": [asdict(r) for r in report.rows], "raw": report.raw}, indent=2) + "\n")
+    failed = [r.name for r in report.rows if r.passed is False]
+    print(f"\n{len(report.rows)} rows, {len(failed)} FAIL; wrote {args.out.relative_to(_REPO)}")
+
+
+if __name__ == "__main__":
+    main()
