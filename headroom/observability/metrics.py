@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -54,10 +55,25 @@ class Exposition:
     content_type: str
 
 
-class Metrics:
-    """Every Prometheus series the proxy exports, on a registry owned by this object."""
+class MetricsMirror(Protocol):
+    """Another backend that receives every event `Metrics` records, with the same arguments (the OTEL facade)."""
 
-    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+    def observe_request(self, provider: str, path: str, status: int, latency_s: float, overhead_s: float) -> None: ...
+    def record_tokens(self, provider: str, tokens_before: int, tokens_after: int) -> None: ...
+    def record_cost(self, provider: str, model: str, cost_usd: float, cost_without_usd: float) -> None: ...
+    def record_cache(self, provider: str, *, hit: bool) -> None: ...
+    def record_rate_limited(self, provider: str, limit: str) -> None: ...
+    def record_budget_rejected(self, provider: str) -> None: ...
+    def record_compression_failure(self, provider: str, stage: str) -> None: ...
+    def record_upstream_error(self, provider: str, kind: str) -> None: ...
+
+
+class Metrics:
+    """Every Prometheus series the proxy exports, on a registry owned by this object; each event is also passed
+    to the `mirror`, when there is one (the one place operational events fan out)."""
+
+    def __init__(self, multiprocess_dir: Path | None = None, mirror: MetricsMirror | None = None) -> None:
+        self.mirror = mirror
         if multiprocess_dir is not None and not multiprocess_values_active():
             raise RuntimeError(
                 "prometheus multiprocess directory is set but prometheus-client was imported without "
@@ -129,19 +145,23 @@ class Metrics:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Metrics:
-        return cls(settings.prometheus_multiproc_dir)
+    def from_settings(cls, settings: Settings, mirror: MetricsMirror | None = None) -> Metrics:
+        return cls(settings.prometheus_multiproc_dir, mirror)
 
     def observe_request(self, provider: str, path: str, status: int, latency_s: float, overhead_s: float) -> None:
         labels = (provider, endpoint_label(path), status_class(status))
         self.requests.labels(*labels).inc()
         self.request_latency.labels(*labels).observe(max(0.0, latency_s))
         self.proxy_overhead.labels(*labels).observe(max(0.0, overhead_s))
+        if self.mirror is not None:
+            self.mirror.observe_request(provider, path, status, latency_s, overhead_s)
 
     def record_tokens(self, provider: str, tokens_before: int, tokens_after: int) -> None:
         self.tokens_before.labels(provider).inc(max(0, tokens_before))
         self.tokens_after.labels(provider).inc(max(0, tokens_after))
         self.tokens_saved.labels(provider).inc(max(0, tokens_before - tokens_after))
+        if self.mirror is not None:
+            self.mirror.record_tokens(provider, tokens_before, tokens_after)
 
     def record_cost(self, provider: str, model: str, cost_usd: float, cost_without_usd: float) -> None:
         label = model_label(model)
@@ -149,24 +169,36 @@ class Metrics:
             self.unknown_models.labels(provider).inc()
         self.cost.labels(provider, label).inc(max(0.0, cost_usd))
         self.cost_without.labels(provider, label).inc(max(0.0, cost_without_usd))
+        if self.mirror is not None:
+            self.mirror.record_cost(provider, model, cost_usd, cost_without_usd)
 
     def record_cache(self, provider: str, *, hit: bool) -> None:
         (self.cache_hits if hit else self.cache_misses).labels(provider).inc()
+        if self.mirror is not None:
+            self.mirror.record_cache(provider, hit=hit)
 
     def record_rate_limited(self, provider: str, limit: str) -> None:
         """`limit` is `requests` or `tokens`."""
         self.rate_limited.labels(provider, limit).inc()
+        if self.mirror is not None:
+            self.mirror.record_rate_limited(provider, limit)
 
     def record_budget_rejected(self, provider: str) -> None:
         self.budget_rejected.labels(provider).inc()
+        if self.mirror is not None:
+            self.mirror.record_budget_rejected(provider)
 
     def record_compression_failure(self, provider: str, stage: str) -> None:
         """`stage` names the compressor or pipeline step that failed (a fixed set chosen by the pipeline)."""
         self.compression_failures.labels(provider, stage).inc()
+        if self.mirror is not None:
+            self.mirror.record_compression_failure(provider, stage)
 
     def record_upstream_error(self, provider: str, kind: str) -> None:
         """`kind` is an HTTP status class such as `5xx`, or `timeout` / `unreachable`."""
         self.upstream_errors.labels(provider, kind).inc()
+        if self.mirror is not None:
+            self.mirror.record_upstream_error(provider, kind)
 
     def render(self) -> Exposition:
         """The /metrics body and its content type; in multiprocess mode, aggregated over every worker."""
