@@ -20,6 +20,7 @@ from headroom.accounting.session_stats import SessionStats
 from headroom.accounting.tokens import encoding
 from headroom.config import Settings
 from headroom.learning.toin import Toin
+from headroom.observability.exporters import Exporters
 from headroom.observability.metrics import Metrics
 from headroom.pipeline.pipeline import Pipeline
 from headroom.providers.anthropic import AnthropicProvider
@@ -53,7 +54,9 @@ class _LifespanHooks:
         recorder: Recorder,
         stores: Stores,
         exporter: SavingsFileExporter | None,
+        exporters: Exporters,
     ) -> None:
+        self._exporters = exporters
         self._stores = stores
         self._exporter = exporter
         self._warmup: asyncio.Future[Any] | None = None
@@ -65,6 +68,7 @@ class _LifespanHooks:
     async def process_startup(self, scope: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         if self._exporter is not None:
             self._exporter.start()
+        self._exporters.start()
         # Load the tokenizer off the event loop so readiness is not delayed and the first request does not pay.
         self._warmup = asyncio.get_running_loop().run_in_executor(None, encoding)
         self._lifecycle.http_client_open = True
@@ -76,6 +80,7 @@ class _LifespanHooks:
         self._lifecycle.http_client_open = False
         self._pipeline.close()
         await self._recorder.aclose()
+        await self._exporters.aclose()
         if self._exporter is not None:
             await self._exporter.aclose()
         self._stores.close()
@@ -95,13 +100,14 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     lifecycle = Lifecycle(startup_complete=not lifespan, http_client_open=not lifespan)
     upstreams = Upstreams(settings)
     pipeline = Pipeline(settings, stores)
-    metrics = Metrics.from_settings(settings)
+    stats = SessionStats(started_at=time.time())
+    exporters = Exporters.from_settings(settings, stats)
+    metrics = Metrics.from_settings(settings, exporters.metrics)
     budget = BudgetGuard.from_settings(settings, stores.counters)
     limiter = RateLimiter.from_settings(settings, stores.counters)
     guard = RequestGuard(budget, limiter, metrics)
-    stats = SessionStats(started_at=time.time())
     cache = ResponseCache.from_settings(settings, stores.responses)
-    recorder = Recorder(settings, stores, budget, cache, metrics, stats)
+    recorder = Recorder(settings, stores, budget, cache, metrics, stats, exporters.traces)
     service = ProxyService(
         settings,
         upstreams,
@@ -118,7 +124,9 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
         app.add_middleware(ProxyKeyMiddleware(settings))
     if lifespan:
         app.add_middleware(
-            _LifespanHooks(lifecycle, upstreams, pipeline, recorder, stores, savings_exporter(settings, stores))
+            _LifespanHooks(
+                lifecycle, upstreams, pipeline, recorder, stores, savings_exporter(settings, stores), exporters
+            )
         )
     app.req_options.auto_parse_form_urlencoded = False
     app.resp_options.secure_cookies_by_default = False

@@ -19,7 +19,8 @@ from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.session_stats import SessionStats
 from headroom.accounting.usage import Usage, usage_from
 from headroom.config import Settings
-from headroom.observability.metrics import Metrics
+from headroom.observability.metrics import Metrics, endpoint_label
+from headroom.observability.traces import PipelineRun, PipelineTraces, run_started_at
 from headroom.proxy.service import Exchange
 from headroom.store.interfaces import SavingsEvent, Stores
 
@@ -58,6 +59,20 @@ def savings_event(exchange: Exchange, usage: Usage, now: float) -> SavingsEvent:
     )
 
 
+def pipeline_run(exchange: Exchange, event: SavingsEvent) -> PipelineRun:
+    optimized = exchange.optimized
+    return PipelineRun(
+        provider=event.provider,
+        model=event.model,
+        tokens_before=event.tokens_before,
+        tokens_after=event.tokens_after,
+        transforms=tuple(optimized.transforms),
+        ccr_hash_count=len(optimized.ccr_hashes),
+        started_at=run_started_at(exchange.incoming.received_at),
+        duration_s=event.overhead_ms / 1000,
+    )
+
+
 def cacheable(exchange: Exchange) -> bool:
     """Only complete, successful responses: no error event, no disconnect, nothing truncated."""
     outcome = exchange.outcome
@@ -80,7 +95,9 @@ class Recorder:
         cache: ResponseCache,
         metrics: Metrics,
         stats: SessionStats,
+        traces: PipelineTraces | None = None,
     ) -> None:
+        self._traces = traces
         self._stores = stores
         self._cache = cache
         self._budget = budget
@@ -113,6 +130,8 @@ class Recorder:
             self._metrics.record_compression_failure(provider, "pipeline")
         if exchange.outcome.upstream_error or event.status >= 500:
             self._metrics.record_upstream_error(provider, f"{event.status // 100}xx")
+        if self._traces is not None and endpoint_label(exchange.incoming.path) != "passthrough":
+            self._traces.record(pipeline_run(exchange, event))
         self.stats.add(event, usage, exchange.optimized.failures)
         decision = exchange.optimized.context
         self.stats.add_context(
