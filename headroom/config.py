@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     telemetry_url: str | None = Field(
         None,
         validation_alias=_env("telemetry_url", "HEADROOM_TELEMETRY_URL"),
-        description="Where the anonymous beacon is sent; unset means it is only logged locally.",
+        description="Where the anonymous beacon is posted (hourly and at shutdown); unset: nothing is sent.",
     )
     intelligent_context: bool = Field(
         True,
@@ -208,7 +208,9 @@ class Settings(BaseSettings):
         description="Write accounting before the response completes (set on AWS Lambda, which freezes after it).",
     )
     otel_metrics_enabled: bool = Field(
-        False, validation_alias=_env("otel_metrics_enabled", "HEADROOM_OTEL_METRICS_ENABLED"), description="OTEL."
+        False,
+        validation_alias=_env("otel_metrics_enabled", "HEADROOM_OTEL_METRICS_ENABLED"),
+        description="Mirror operational metrics to OTEL (independent of HEADROOM_TELEMETRY).",
     )
     otel_metrics_exporter: Literal["otlp_http", "console"] = Field(
         "otlp_http",
@@ -226,7 +228,9 @@ class Settings(BaseSettings):
         description="OTEL service name.",
     )
     langfuse_enabled: bool = Field(
-        False, validation_alias=_env("langfuse_enabled", "HEADROOM_LANGFUSE_ENABLED"), description="Langfuse traces."
+        False,
+        validation_alias=_env("langfuse_enabled", "HEADROOM_LANGFUSE_ENABLED"),
+        description="Send pipeline traces to Langfuse over OTLP (needs both Langfuse keys).",
     )
     langfuse_public_key: str | None = Field(
         None, validation_alias=_env("langfuse_public_key", "LANGFUSE_PUBLIC_KEY"), description="Langfuse public key."
@@ -237,7 +241,7 @@ class Settings(BaseSettings):
     langfuse_base_url: str = Field(
         "https://cloud.langfuse.com",
         validation_alias=_env("langfuse_base_url", "LANGFUSE_BASE_URL"),
-        description="Langfuse endpoint.",
+        description="Langfuse base URL; traces go to <base>/api/public/otel/v1/traces.",
     )
     prometheus_multiproc_dir: Path | None = Field(
         None,
