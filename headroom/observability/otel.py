@@ -4,6 +4,7 @@ HEADROOM_OTEL_METRICS_ENABLED is set; opentelemetry is imported then and not bef
 
 from __future__ import annotations
 
+import sys
 import uuid
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ def metric_exporter(settings: Settings) -> MetricExporter:
     if settings.otel_metrics_exporter == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
-        return ConsoleMetricExporter()
+        return ConsoleMetricExporter(out=sys.stdout)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     return OTLPMetricExporter(endpoint=settings.otel_metrics_endpoint, timeout=EXPORT_TIMEOUT_MS / 1000)
