@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from falcon.testing import ASGIConductor
 
 from headroom.accounting.session_stats import SessionStats
+from headroom.app import create_app
 from headroom.config import Settings
 from headroom.observability.exporters import Exporters
 from headroom.observability.telemetry import TelemetryBeacon, count_bucket, sdk_label, uptime_bucket
@@ -137,3 +139,15 @@ def test_a_failed_post_is_dropped() -> None:
         closed_port = sock.getsockname()[1]
     beacon = TelemetryBeacon(beacon_settings(None), f"http://127.0.0.1:{closed_port}", busy_stats())
     assert asyncio.run(beacon.send("shutdown")) is False
+
+
+def test_the_app_sends_the_shutdown_beacon(capture: CaptureServer) -> None:
+    app = create_app(beacon_settings(capture.url, telemetry=True))
+
+    async def lifecycle() -> None:
+        async with ASGIConductor(app) as conductor:
+            assert (await conductor.get("/livez")).status_code == 200
+
+    asyncio.run(lifecycle())
+    [request] = capture.wait_for(1)
+    assert json.loads(request.body)["reason"] == "shutdown"
