@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 
 from headroom.ccr.anthropic_stream import AnthropicRetrievalSplicer
+from headroom.ccr.chat_stream import ChatRetrievalSplicer
 from headroom.ccr.followup import FORMATS, RetrievalCall
+from headroom.ccr.responses_stream import ResponsesRetrievalSplicer
 from headroom.ccr.retrieval import lookup_original, retrieval_answer
 from headroom.providers.base import JSONObject, Provider
 from headroom.proxy.upstream import Upstreams
@@ -63,6 +65,14 @@ class RetrievalRounds:
 
     def anthropic_stream(self, body: JSONObject, first: httpx.Response) -> AsyncIterator[bytes]:
         splicer = AnthropicRetrievalSplicer(body, self.open, self.answer, self._max_rounds)
+        return splicer.stream(first)
+
+    def chat_stream(self, body: JSONObject, first: httpx.Response) -> AsyncIterator[bytes]:
+        splicer = ChatRetrievalSplicer(body, self.open, self.answer, self._max_rounds)
+        return splicer.stream(first)
+
+    def responses_stream(self, body: JSONObject, first: httpx.Response) -> AsyncIterator[bytes]:
+        splicer = ResponsesRetrievalSplicer(body, self.open, self.answer, self._max_rounds)
         return splicer.stream(first)
 
     async def json_rounds(self, body: JSONObject, first: httpx.Response) -> AsyncIterator[bytes]:

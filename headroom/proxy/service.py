@@ -220,12 +220,14 @@ class ProxyService:
             on_retrieval=self._optimizer.observe_retrieval,
         )
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
-        if is_sse and provider.name == "anthropic":
-            spliced = rounds.anthropic_stream(body, response)
-        elif not is_sse:
+        if not is_sse:
             spliced = rounds.json_rounds(body, response)
+        elif provider.name == "anthropic":
+            spliced = rounds.anthropic_stream(body, response)
+        elif provider.name == "openai":
+            spliced = rounds.chat_stream(body, response)
         else:
-            return response.aiter_raw(), response.aclose, False
+            spliced = rounds.responses_stream(body, response)
 
         async def close() -> None:
             await response.aclose()
