@@ -1,0 +1,174 @@
+"""Code compressor: parses source with tree-sitter and keeps its skeleton (imports, constants, signatures, the
+first line of each doc comment) while eliding the bodies of functions the query does not name or point at.
+
+Elided bodies leave a marker that keeps the structure valid-looking (`...  # [… 12 lines omitted]` in Python,
+`{ /* [… 12 lines omitted] */ }` in brace languages). Unknown languages and badly broken parses return None.
+"""
+
+from __future__ import annotations
+
+import re
+
+from headroom.pipeline.code_languages import LanguageSpec, fallback_for, parser_for, spec_for
+from headroom.pipeline.code_outline import Outline, OutlineReader, Span, Symbol
+from headroom.pipeline.code_selection import named_symbols, pattern_symbols, relevant_symbols
+from headroom.pipeline.detect import detect_language
+from headroom.pipeline.types import Compressed, CompressionContext, omitted
+
+_MIN_LINES = 12
+_MAX_ERROR_SHARE = 0.1
+_SHORT_BODY_ROWS = 3
+_SHORT_COMMENT_ROWS = 2
+_STRING_OPENER = re.compile(r"^([rRbBuUfF]*)(\"\"\"|'''|\"|')")
+_LINE_COMMENT_PREFIX = re.compile(r"^\s*(?://[/!]?|#!?)\s*")
+_BLOCK_COMMENT_NOISE = re.compile(r"^\s*(?:/\*+!?|\*+(?!/))\s*|\s*\*+/\s*$")
+
+Edit = tuple[int, int, bytes]
+
+
+class CodeCompressor:
+    """Signatures and skeleton kept, bodies elided unless the query names them (see module docstring)."""
+
+    name = "code"
+
+    def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        if not ctx.code_aware or text.count("\n") < _MIN_LINES:
+            return None
+        spec = spec_for(ctx.language_hint or detect_language(text, ctx.tool_name))
+        if spec is None:
+            return None
+        source = text.encode("utf-8")
+        parsed = _parse(spec, source)
+        if parsed is None:
+            return None
+        spec, outline = parsed
+        kept = _kept_symbols(outline.symbols, source, ctx)
+        edits = _edits(spec, outline, kept, source)
+        if not edits:
+            return None
+        result = _apply(source, edits).decode("utf-8")
+        if len(result) >= len(text):
+            return None
+        return Compressed(text=result, lossless=False, transform=f"code:{spec.name}")
+
+
+def _parse(spec: LanguageSpec, source: bytes) -> tuple[LanguageSpec, Outline] | None:
+    """The outline under the hinted grammar, or under its close relative when that parses more cleanly."""
+    best: tuple[LanguageSpec, Outline] | None = None
+    candidate: LanguageSpec | None = spec
+    while candidate is not None and (best is None or best[1].error_bytes > 0):
+        parser = parser_for(candidate.name)
+        if parser is not None:
+            outline = OutlineReader(candidate).read(parser.parse(source).root_node)
+            if best is None or outline.error_bytes < best[1].error_bytes:
+                best = (candidate, outline)
+        candidate = fallback_for(candidate) if candidate is spec else None
+    if best is None or best[1].error_bytes > _MAX_ERROR_SHARE * len(source) or not best[1].symbols:
+        return None
+    return best
+
+
+def _kept_symbols(symbols: list[Symbol], source: bytes, ctx: CompressionContext) -> set[int]:
+    """Named symbols and keep-pattern hits always; the most relevant bodies too at the normal depth."""
+    kept = named_symbols(symbols, ctx.query) | pattern_symbols(symbols, source, ctx.keep_patterns)
+    if ctx.depth < 2:
+        kept |= relevant_symbols(symbols, source, ctx.query, source.count(b"\n") + 1, kept)
+    return kept
+
+
+def _edits(spec: LanguageSpec, outline: Outline, kept: set[int], source: bytes) -> list[Edit]:
+    edits: list[Edit] = []
+    for index, symbol in enumerate(outline.symbols):
+        if index in kept:
+            continue
+        body = _body_edit(spec, symbol, source)
+        if body is not None:
+            edits.append(body)
+        comment = _comment_edit(symbol.doc_comment, source)
+        if comment is not None:
+            edits.append(comment)
+    for run in outline.comment_runs:
+        comment = _comment_edit(run, source)
+        if comment is not None:
+            edits.append(comment)
+    for docstring in outline.docstrings:
+        if docstring.rows > _SHORT_COMMENT_ROWS:
+            condensed = _docstring_head(source[docstring.start : docstring.end], docstring.rows - 1)
+            edits.append((docstring.start, docstring.end, condensed))
+    return sorted(edits)
+
+
+def _body_edit(spec: LanguageSpec, symbol: Symbol, source: bytes) -> Edit | None:
+    body = symbol.body
+    if not spec.indented:
+        rows = body.rows - 2
+        if rows <= _SHORT_BODY_ROWS:
+            return None
+        return body.start, body.end, f"{{ /* {omitted(rows, 'lines')} */ }}".encode()
+    docstring = symbol.docstring
+    rows = body.rows - (1 if docstring is not None else 0)
+    if rows <= _SHORT_BODY_ROWS:
+        return None
+    indent = source[source.rfind(b"\n", 0, body.start) + 1 : body.start]
+    if indent.strip():
+        return None
+    head = b""
+    if docstring is not None:
+        head = _docstring_head(source[docstring.start : docstring.end], 0) + b"\n" + indent
+    return body.start, body.end, head + f"...  # {omitted(rows, 'lines')}".encode()
+
+
+def _docstring_head(literal: bytes, hidden_rows: int) -> bytes:
+    """The first line of a docstring, closed with its own quotes; `hidden_rows` > 0 adds a marker inside."""
+    text = literal.decode("utf-8")
+    opener = _STRING_OPENER.match(text)
+    if opener is None or "\n" not in text:
+        return literal
+    prefix, quote = opener.groups()
+    inner = text[len(prefix) + len(quote) : len(text) - len(quote)]
+    first = next((line.strip() for line in inner.split("\n") if line.strip()), "")
+    if hidden_rows:
+        first = f"{first} {omitted(hidden_rows, 'lines')}".lstrip()
+    if first.endswith((quote[0], "\\")):
+        first += " "
+    return f"{prefix}{quote}{first}{quote}".encode()
+
+
+def _comment_edit(run: list[Span], source: bytes) -> Edit | None:
+    """A comment run of more than two lines shortened to its first line of content and a marker."""
+    if not run:
+        return None
+    end = run[-1].end
+    # Some grammars (Rust) end a line comment after its newline; the newline stays.
+    if source[end - 1 : end] == b"\n":
+        end -= 1
+    text = source[run[0].start : end].decode("utf-8")
+    hidden = text.count("\n")
+    if hidden < _SHORT_COMMENT_ROWS:
+        return None
+    marker = omitted(hidden, "lines")
+    if text.startswith("/*"):
+        if len(run) > 1:
+            return None
+        opener = "/**" if text.startswith("/**") else "/*"
+        lines = (_BLOCK_COMMENT_NOISE.sub("", line).strip() for line in text.split("\n"))
+        first = next((line for line in lines if line), "")
+        return run[0].start, end, f"{opener} {first} {marker} */".encode()
+    if any(source.startswith(b"/*", span.start) for span in run):
+        return None
+    first_line = next((line.strip() for line in text.split("\n") if _LINE_COMMENT_PREFIX.sub("", line)), "")
+    return run[0].start, end, f"{first_line} {marker}".encode()
+
+
+def _apply(source: bytes, edits: list[Edit]) -> bytes:
+    """Replace each edited range; an edit overlapping an earlier one is dropped."""
+    parts: list[bytes] = []
+    position = 0
+    for start, end, replacement in edits:
+        if start < position:
+            continue
+        parts.append(source[position:start])
+        parts.append(replacement)
+        position = end
+    parts.append(source[position:])
+    return b"".join(parts)
