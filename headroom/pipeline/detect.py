@@ -11,8 +11,10 @@ import re
 from headroom.pipeline.types import ContentKind
 
 _SAMPLE_CHARS = 6144
+_LINE_SAMPLE_CHARS = 3072
 _MAX_PREAMBLE_LINES = 3
 _LANGUAGE_SAMPLE_LINES = 150
+_LANGUAGE_SCORE_LINES = 80
 
 _PREAMBLE_LINE = re.compile(r"^\{.*\}\s*$|^(stdout|stderr|output):\s*$")
 _DIFF = re.compile(
@@ -25,6 +27,8 @@ _TEST = re.compile(
     r"E {3,}\w+(Error|Exception)\b|\S+\.py:\d+: \w*(Error|Exception)$)",
     re.M,
 )
+# First characters of the _TEST alternatives that do not start with an arbitrary token.
+_TEST_FIRST_CHARS = frozenset("=-POFo<T_E")
 _TEST_EVENT_JSON = re.compile(r'"Action":\s*"(run|pass|fail|output|skip)"|"type":\s*"test(Start|Done)"')
 _SEARCH_LINE = re.compile(r"^[\w./@+-]{0,200}?(\.[A-Za-z]\w{0,8}|/[\w-]+):\d+[:-]")
 # The first character is factored out of each alternation so the regex engine can skip ahead quickly; the
@@ -33,6 +37,10 @@ _TIMESTAMP = re.compile(r"\d(?:\d{3}-\d\d-\d\d[T ]\d\d:\d\d|\d:\d\d:\d\d|\d{5} \
 _LEVEL = re.compile(
     r"[CDEFINSTW\[](?:RACE|EBUG|NFO|OTICE|ARN(?:ING)?|RROR|ATAL|RITICAL|EVERE|info\]|warn\]|error\]|debug\])\b"
 )
+_RECORD_START = re.compile(r"\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d")
+_RECORD_START_LINE = re.compile(r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", re.M)
+_RECORD_SCAN_CHARS = 65_536
+_MIN_RECORDS = 3
 _TABLE_SPLIT = re.compile(r"\S+(?: \S+)*")
 _DESCRIBE_LINE = re.compile(r"^\s*[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
 _LS_LINE = re.compile(r"^[dlcbps-][rwxsStT-]{9}[.@+]?\s+\d+")
@@ -75,9 +83,15 @@ _LANGUAGE_SUBSTRINGS: dict[str, tuple[str, ...]] = {
     "java": ("System.out", "String ", "new ", "final ", "throws "),
     "c": ("->", "NULL", "sizeof(", "malloc(", "printf("),
 }
-_LANGUAGE_SUBSTRING_PATTERNS = {
-    lang: re.compile("|".join(re.escape(sub) for sub in subs)) for lang, subs in _LANGUAGE_SUBSTRINGS.items()
+# Prose: a line opening with a word, free of code punctuation, with a run of four lower-case words.
+_PROSE_LINE = re.compile(r"^[A-Za-z`*>-][^;{}=]*\b[a-z]+ [a-z]+ [a-z]+ [a-z]+\b")
+_MAX_PROSE_SHARE = 0.1
+_LANGUAGE_NEEDLES = {
+    lang: tuple("\n" + start for start in starts) + _LANGUAGE_SUBSTRINGS[lang]
+    for lang, starts in _LANGUAGE_LINE_STARTS.items()
 }
+_COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";")
+_MARKDOWN_STARTS = ("## ", "### ", "#### ", "```", "<details", "<summary", "<pre>", "<p>", "<br", "<img ", "- [", "* [")
 _CODE_LINE_ENDS = ("{", "}", ";", ":", "(", ")", ",", "[", "]", "=>")
 _CODE_LINE_STARTS = ("}", "#", "//", "/*", "*", "@", "return", "if ", "for ", "else")
 _EXTENSIONS = {
@@ -124,17 +138,34 @@ def split_preamble(text: str) -> tuple[str, str]:
 
 def _sample_lines(text: str) -> list[str]:
     """Non-blank lines of the head and of a slice of the middle (complete lines only)."""
-    lines = text[:_SAMPLE_CHARS].split("\n")
-    if len(text) > _SAMPLE_CHARS and len(lines) > 1:
+    lines = text[:_LINE_SAMPLE_CHARS].split("\n")
+    if len(text) > _LINE_SAMPLE_CHARS and len(lines) > 1:
         lines.pop()
         middle = len(text) // 2
-        lines.extend(text[middle : middle + _SAMPLE_CHARS // 2].split("\n")[1:-1])
+        lines.extend(text[middle : middle + _LINE_SAMPLE_CHARS // 2].split("\n")[1:-1])
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
 def _fraction(lines: list[str], pattern: re.Pattern[str], width: int = 400) -> float:
     """Share of lines whose first `width` characters match `pattern`."""
     return sum(1 for line in lines if pattern.search(line, 0, width)) / len(lines) if lines else 0.0
+
+
+def _test_lines(lines: list[str]) -> int:
+    """How many lines look like test-runner output; only lines that could match are given to the regex."""
+    found = 0
+    for line in lines:
+        if line.lstrip()[:1] in _TEST_FIRST_CHARS or "::" in line or ".py:" in line:
+            found += 1 if _TEST.match(line) else 0
+    return found
+
+
+def _is_record_log(lines: list[str], body: str) -> bool:
+    """A log whose records span many lines (dumped configs, tracebacks, tool observations): it opens with a
+    timestamped record that carries a level, and more records start further on."""
+    if not (_RECORD_START.match(lines[0]) and _LEVEL.search(lines[0], 0, 200)):
+        return False
+    return len(_RECORD_START_LINE.findall(body, 0, _RECORD_SCAN_CHARS)) >= _MIN_RECORDS
 
 
 def _looks_like_json(sample: str, lines: list[str]) -> bool:
@@ -178,36 +209,48 @@ def detect_kind(text: str, tool_name: str = "") -> ContentKind:
         return ContentKind.JSON
     if len(_DIFF.findall(sample)) >= 2:
         return ContentKind.DIFF
-    if len(_TEST.findall(sample)) >= 2:
+    if _test_lines(lines) >= 2:
         return ContentKind.TEST_OUTPUT
     if _fraction(lines, _SEARCH_LINE) >= 0.6:
         return ContentKind.SEARCH
-    if _fraction(lines, _TIMESTAMP) >= 0.5 or _fraction(lines, _LEVEL) >= 0.4:
+    if _fraction(lines, _TIMESTAMP) >= 0.5 or _fraction(lines, _LEVEL) >= 0.4 or _is_record_log(lines, body):
         return ContentKind.LOGS
     if _is_table(lines):
         return ContentKind.TABLE
-    if detect_language(body, tool_name):
+    if _language_of(lines, tool_name):
         return ContentKind.CODE
     return ContentKind.TEXT
 
 
 def detect_language(text: str, tool_name: str = "") -> str:
     """The programming language of source text ("python", "go", "rust", ...), or "" when it is not code."""
+    return _language_of(_sample_lines(text), tool_name)
+
+
+def _language_of(sample_lines: list[str], tool_name: str) -> str:
+    """Language scores are occurrence counts over the first sampled lines joined into one block (`str.count`
+    runs in C), so detection stays well under a millisecond; markdown (prose with fenced snippets) is not code."""
     named = _EXTENSION_IN_NAME.search(tool_name)
     if named:
         return _EXTENSIONS["." + named.group(1)]
-    lines = [line.strip() for line in _sample_lines(text)[:_LANGUAGE_SAMPLE_LINES]]
+    lines = [line.strip() for line in sample_lines[:_LANGUAGE_SAMPLE_LINES]]
     if len(lines) < 3:
         return ""
     code_lines = sum(1 for line in lines if line.endswith(_CODE_LINE_ENDS) or line.startswith(_CODE_LINE_STARTS))
     if code_lines < 0.3 * len(lines):
         return ""
-    scores = {
-        lang: sum(1 for line in lines if line.startswith(starts) or _LANGUAGE_SUBSTRING_PATTERNS[lang].search(line))
-        for lang, starts in _LANGUAGE_LINE_STARTS.items()
-    }
+    markdown = sum(
+        1
+        for line in lines
+        if line.startswith(_MARKDOWN_STARTS) or ("](http" in line and not line.startswith(_COMMENT_STARTS))
+    )
+    prose = sum(1 for line in lines if line.count(" ") >= 3 and _PROSE_LINE.match(line))
+    if markdown >= max(3, len(lines) // 20) or prose >= _MAX_PROSE_SHARE * len(lines):
+        return ""
+    block = "\n" + "\n".join(lines[:_LANGUAGE_SCORE_LINES])
+    scores = {lang: sum(map(block.count, needles)) for lang, needles in _LANGUAGE_NEEDLES.items()}
     best = max(scores, key=lambda lang: scores[lang])
-    if scores[best] < max(4, len(lines) // 12):
+    if scores[best] < max(4, min(len(lines), _LANGUAGE_SCORE_LINES) // 12):
         return ""
     if best == "javascript" and scores["typescript"] >= max(4, scores["javascript"] // 4):
         return "typescript"

@@ -28,14 +28,16 @@ _LONG_STRING_CHARS = 2_000
 _MIN_GAIN = 0.10
 
 
-@dataclass(frozen=True, slots=True)
 class _Style:
-    item_sep: str
-    key_sep: str
-    ensure_ascii: bool
+    """The source's separators and escaping, with one reusable encoder (cheaper than `json.dumps` per row)."""
+
+    __slots__ = ("_encoder",)
+
+    def __init__(self, item_sep: str, key_sep: str, ensure_ascii: bool) -> None:
+        self._encoder = json.JSONEncoder(separators=(item_sep, key_sep), ensure_ascii=ensure_ascii)
 
     def dumps(self, value: Any) -> str:
-        return json.dumps(value, separators=(self.item_sep, self.key_sep), ensure_ascii=self.ensure_ascii)
+        return self._encoder.encode(value)
 
 
 def _style_of(text: str) -> _Style:
@@ -58,6 +60,32 @@ def parse_json(text: str) -> Any:
         return [json.loads(line) for line in lines]
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """One table's rows without their shared fields, printed once and reused by every rendering."""
+
+    table: Table
+    bodies: list[dict[str, Any]]
+    texts: list[str]
+    fields: list[dict[tuple[str, ...], Any]] | None = None
+
+    def row_fields(self) -> list[dict[tuple[str, ...], Any]]:
+        if self.fields is None:
+            self.fields = [leaves(body) for body in self.bodies]
+        return self.fields
+
+    def header(self, style: _Style) -> list[str]:
+        table = self.table
+        depth = len(table.rows[0][0]) if table.rows else 0
+        where = "#index" if depth <= 1 else "#" + ".".join(["parent"] * (depth - 1) + ["index"])
+        out = [f"{table.name} ({len(table.rows)} items, {where}; fields shared by all items shown once)"]
+        if table.common:
+            out.append("all items: " + style.dumps(nest(table.common)))
+        for target, (before, after, source) in table.derived.items():
+            out.append(f"{'.'.join(target)} = {before}${{{'.'.join(source)}}}{after}")
+        return out
+
+
 class JsonCompressor:
     """Folds JSON; `compress_nested` (the router) compresses long strings inside rows kept by a lossy pass."""
 
@@ -71,13 +99,13 @@ class JsonCompressor:
         if parsed is None:
             return None
         style, skeleton, tables = parsed
-        folded = self._render_all(skeleton, tables, style, ctx, None)
+        folded = _render_folded(skeleton, tables, style)
         budget = _LOSSLESS_BUDGET_CHARS // max(1, ctx.depth)
         small_enough = len(folded) <= budget or (
             len(folded) <= _LOSSLESS_SHARE * len(text) and len(folded) <= _LOSSLESS_SHARE_CAP * budget
         )
         if not small_enough:
-            lossy = self._render_all(skeleton, tables, style, ctx, _select(tables, style, ctx))
+            lossy = self._render_lossy(skeleton, tables, style, ctx, _select(tables, ctx))
             if len(lossy) < len(folded):
                 return _if_smaller(text, lossy, lossless=False)
         return _if_smaller(text, folded, lossless=True)
@@ -88,47 +116,37 @@ class JsonCompressor:
         if parsed is None:
             return None
         style, skeleton, tables = parsed
-        return _if_smaller(text, self._render_all(skeleton, tables, style, CompressionContext(), None), lossless=True)
+        return _if_smaller(text, _render_folded(skeleton, tables, style), lossless=True)
 
-    def _render_all(
+    def _render_lossy(
         self,
         skeleton: Any,
-        tables: list[Table],
+        tables: list[_Prepared],
         style: _Style,
         ctx: CompressionContext,
-        kept: dict[str, set[int]] | None,
+        kept: dict[str, set[int]],
     ) -> str:
         lines: list[str] = []
         if skeleton not in (None, {}, []):
-            lines.append(style.dumps(skeleton if kept is None else self._shorten(skeleton, ctx)))
-        for table in tables:
-            lines.extend(self._render(table, style, None if kept is None else kept[table.name], ctx))
-        return "\n".join(lines)
-
-    def _render(self, table: Table, style: _Style, keep: set[int] | None, ctx: CompressionContext) -> list[str]:
-        depth = len(table.rows[0][0]) if table.rows else 0
-        where = "#index" if depth <= 1 else "#" + ".".join(["parent"] * (depth - 1) + ["index"])
-        out = [f"{table.name} ({len(table.rows)} items, {where}; fields shared by all items shown once)"]
-        if table.common:
-            out.append("all items: " + style.dumps(nest(table.common)))
-        for target, (before, after, source) in table.derived.items():
-            out.append(f"{'.'.join(target)} = {before}${{{'.'.join(source)}}}{after}")
-        removed = table.removed()
-        skipped: list[dict[str, Any]] = []
-        for i, (index, row) in enumerate(table.rows):
-            if keep is not None and i not in keep:
-                skipped.append(row)
-                continue
+            lines.append(style.dumps(self._shorten(skeleton, ctx)))
+        for prepared in tables:
+            keep = kept[prepared.table.name]
+            lines.extend(prepared.header(style))
+            skipped: list[int] = []
+            for i, (index, _) in enumerate(prepared.table.rows):
+                if i not in keep:
+                    skipped.append(i)
+                    continue
+                if skipped:
+                    lines.append(_omission(prepared, skipped))
+                    skipped = []
+                row_text = prepared.texts[i]
+                if len(row_text) >= _LONG_STRING_CHARS:
+                    row_text = style.dumps(self._shorten(prepared.bodies[i], ctx))
+                lines.append(f"#{'.'.join(map(str, index))} {row_text}")
             if skipped:
-                out.append(_omission(skipped, removed))
-                skipped = []
-            body = prune(row, removed)
-            if keep is not None:
-                body = self._shorten(body, ctx)
-            out.append(f"#{'.'.join(map(str, index))} {style.dumps(body)}")
-        if skipped:
-            out.append(_omission(skipped, removed))
-        return out
+                lines.append(_omission(prepared, skipped))
+        return "\n".join(lines)
 
     def _shorten(self, value: Any, ctx: CompressionContext) -> Any:
         """Long strings inside kept rows go through the router themselves (lossy passes only)."""
@@ -146,40 +164,54 @@ class JsonCompressor:
         return value
 
 
-def _parse(text: str) -> tuple[_Style, Any, list[Table]] | None:
+def _render_folded(skeleton: Any, tables: list[_Prepared], style: _Style) -> str:
+    lines: list[str] = []
+    if skeleton not in (None, {}, []):
+        lines.append(style.dumps(skeleton))
+    for prepared in tables:
+        lines.extend(prepared.header(style))
+        lines.extend(
+            f"#{'.'.join(map(str, index))} {row_text}"
+            for (index, _), row_text in zip(prepared.table.rows, prepared.texts, strict=True)
+        )
+    return "\n".join(lines)
+
+
+def _parse(text: str) -> tuple[_Style, Any, list[_Prepared]] | None:
     try:
         doc = parse_json(text)
     except (ValueError, RecursionError):
         return None
     skeleton, tables = build_tables(doc)
-    return _style_of(text), skeleton, tables
+    style = _style_of(text)
+    prepared: list[_Prepared] = []
+    for table in tables:
+        removed = table.removed()
+        bodies = [prune(row, removed) for _, row in table.rows] if removed else [row for _, row in table.rows]
+        prepared.append(_Prepared(table, bodies, [style.dumps(body) for body in bodies]))
+    return style, skeleton, prepared
 
 
-def _select(tables: list[Table], style: _Style, ctx: CompressionContext) -> dict[str, set[int]]:
+def _select(tables: list[_Prepared], ctx: CompressionContext) -> dict[str, set[int]]:
     """Rows each table keeps in a lossy pass; children first, so parents of kept rows are kept too."""
     kept: dict[str, set[int]] = {}
     budget_rows = _KEEP_ALL_ROWS // max(1, ctx.depth)
     budget_chars = _KEEP_ALL_ROW_CHARS // max(1, ctx.depth)
-    for table in reversed(tables):
-        rows = _rows(table, style)
-        if len(rows) > budget_rows and sum(len(r.text) for r in rows) > budget_chars:
+    for prepared in reversed(tables):
+        table = prepared.table
+        if len(table.rows) > budget_rows and sum(map(len, prepared.texts)) > budget_chars:
             needed = _parents_needed(table, tables, kept)
+            rows = [
+                Row(index=index, text=row_text, fields=fields)
+                for (index, _), row_text, fields in zip(table.rows, prepared.texts, prepared.row_fields(), strict=True)
+            ]
             kept[table.name] = select_rows(rows, ctx, {i for i, r in enumerate(rows) if r.index in needed})
         else:
-            kept[table.name] = set(range(len(rows)))
+            kept[table.name] = set(range(len(table.rows)))
     return kept
 
 
-def _rows(table: Table, style: _Style) -> list[Row]:
-    removed = table.removed()
-    out: list[Row] = []
-    for index, row in table.rows:
-        body = prune(row, removed)
-        out.append(Row(index=index, text=style.dumps(body), fields=leaves(body)))
-    return out
-
-
-def _parents_needed(table: Table, tables: list[Table], kept: dict[str, set[int]]) -> set[tuple[int, ...]]:
+def _parents_needed(table: Table, tables: list[_Prepared], kept: dict[str, set[int]]) -> set[tuple[int, ...]]:
     """Index paths of this table's rows that are ancestors of rows kept in its descendant tables."""
     needed: set[tuple[int, ...]] = set()
     if not table.rows:
@@ -187,8 +219,9 @@ def _parents_needed(table: Table, tables: list[Table], kept: dict[str, set[int]]
     width = len(table.rows[0][0])
     prefix = table.name + "."
     for child in tables:
-        if child.name.startswith(prefix) and child.name in kept:
-            needed.update(child.rows[i][0][:width] for i in kept[child.name])
+        name = child.table.name
+        if name.startswith(prefix) and name in kept:
+            needed.update(child.table.rows[i][0][:width] for i in kept[name])
     return needed
 
 
@@ -196,24 +229,26 @@ _SUMMARY_MIN_ROWS = 5
 _SUMMARY_VALUE = re.compile(r"^[\w .:/-]{1,40}$")
 
 
-def _omission(rows: list[dict[str, Any]], removed: set[Any]) -> str:
+def _omission(prepared: _Prepared, skipped: list[int]) -> str:
     """The omission marker, with the value counts of low-cardinality fields among the omitted rows."""
-    marker = omitted(len(rows), "items" if len(rows) != 1 else "item")
-    if len(rows) < _SUMMARY_MIN_ROWS:
+    marker = omitted(len(skipped), "items" if len(skipped) != 1 else "item")
+    if len(skipped) < _SUMMARY_MIN_ROWS:
         return marker
+    fields = prepared.row_fields()
     counts: dict[tuple[str, ...], dict[str, int]] = {}
-    for row in rows:
-        for path, value in leaves(row).items():
-            if path in removed or not isinstance(value, (str, bool)):
+    for i in skipped:
+        for path, value in fields[i].items():
+            if not isinstance(value, (str, bool)):
                 continue
             text = str(value)
             if _SUMMARY_VALUE.match(text):
                 per_value = counts.setdefault(path, {})
                 per_value[text] = per_value.get(text, 0) + 1
+    n = len(skipped)
     summary = [
-        f"{'.'.join(path)}: " + ", ".join(f"{value} {n}" for value, n in sorted(values.items(), key=lambda kv: -kv[1]))
+        f"{'.'.join(path)}: " + ", ".join(f"{value} {c}" for value, c in sorted(values.items(), key=lambda kv: -kv[1]))
         for path, values in counts.items()
-        if 1 < len(values) <= 4 and len(values) < len(rows) // 2 and sum(values.values()) == len(rows)
+        if 1 < len(values) <= 4 and len(values) < n // 2 and sum(values.values()) == n
     ]
     return marker if not summary else f"{marker} ({'; '.join(summary[:4])})"
 

@@ -18,7 +18,6 @@ _ERROR_VALUE = re.compile(
     re.I,
 )
 _ERROR_KEYS = frozenset({"error", "errors", "exception", "err", "error_message", "stacktrace", "traceback"})
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _MAX_ERRORS = 30
 _MAX_RELEVANT = 8
 _MAX_OUTLIERS = 10
@@ -89,7 +88,7 @@ def _numeric_outliers(rows: list[Row], query: str) -> list[int]:
 def select_rows(rows: list[Row], ctx: CompressionContext, forced: set[int]) -> set[int]:
     """Indices of the rows to keep; `forced` rows (parents of kept child rows) are always kept."""
     keep = set(forced) | {0, len(rows) - 1}
-    scores = bm25_scores([row.text + "\n" + _CAMEL.sub(" ", row.text) for row in rows], ctx.query)
+    scores = bm25_scores([row.text for row in rows], ctx.query, split_camel=True)
     by_relevance = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
     rank = {i: r for r, i in enumerate(by_relevance)}
     errors = [i for i, row in enumerate(rows) if any(_is_error(p, v) for p, v in row.fields.items())]
