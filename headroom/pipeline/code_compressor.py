@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from headroom.pipeline.code_languages import LanguageSpec, fallback_for, parser_for, spec_for
-from headroom.pipeline.code_outline import Outline, OutlineReader, Span, Symbol
-from headroom.pipeline.code_selection import named_symbols, pattern_symbols, relevant_symbols
+from headroom.pipeline.code_outline import Outline, OutlineReader, Span
+from headroom.pipeline.code_selection import Selection, select_bodies
+from headroom.pipeline.code_trim import Cut
 from headroom.pipeline.detect import detect_language
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
@@ -42,8 +43,8 @@ class CodeCompressor:
         if parsed is None:
             return None
         spec, outline = parsed
-        kept = _kept_symbols(outline.symbols, source, ctx)
-        edits = _edits(spec, outline, kept, source)
+        selection = select_bodies(spec, outline.symbols, source, ctx.query, ctx.keep_patterns, ctx.depth)
+        edits = _edits(spec, outline, selection, source)
         if not edits:
             return None
         result = _apply(source, edits).decode("utf-8")
@@ -68,20 +69,16 @@ def _parse(spec: LanguageSpec, source: bytes) -> tuple[LanguageSpec, Outline] | 
     return best
 
 
-def _kept_symbols(symbols: list[Symbol], source: bytes, ctx: CompressionContext) -> set[int]:
-    """Named symbols and keep-pattern hits always; the most relevant bodies too at the normal depth."""
-    kept = named_symbols(symbols, ctx.query) | pattern_symbols(symbols, source, ctx.keep_patterns)
-    if ctx.depth < 2:
-        kept |= relevant_symbols(symbols, source, ctx.query, source.count(b"\n") + 1, kept)
-    return kept
-
-
-def _edits(spec: LanguageSpec, outline: Outline, kept: set[int], source: bytes) -> list[Edit]:
+def _edits(spec: LanguageSpec, outline: Outline, selection: Selection, source: bytes) -> list[Edit]:
     edits: list[Edit] = []
     for index, symbol in enumerate(outline.symbols):
-        if index in kept:
+        if index in selection.whole:
             continue
-        body = _body_edit(spec, symbol, source)
+        cuts = selection.trimmed.get(index)
+        if cuts is not None:
+            edits.extend(_cut_edit(spec, cut, source) for cut in cuts)
+            continue
+        body = _block_edit(spec, symbol.body, symbol.docstring, source)
         if body is not None:
             edits.append(body)
         comment = _comment_edit(symbol.doc_comment, source)
@@ -98,24 +95,34 @@ def _edits(spec: LanguageSpec, outline: Outline, kept: set[int], source: bytes) 
     return sorted(edits)
 
 
-def _body_edit(spec: LanguageSpec, symbol: Symbol, source: bytes) -> Edit | None:
-    body = symbol.body
+def _block_edit(spec: LanguageSpec, block: Span, docstring: Span | None, source: bytes) -> Edit | None:
+    """A body or block replaced by a marker (a Python docstring's first line stays); None when it is short."""
     if not spec.indented:
-        rows = body.rows - 2
+        rows = block.rows - 2
         if rows <= _SHORT_BODY_ROWS:
             return None
-        return body.start, body.end, f"{{ /* {omitted(rows, 'lines')} */ }}".encode()
-    docstring = symbol.docstring
-    rows = body.rows - (1 if docstring is not None else 0)
+        return block.start, block.end, f"{{ /* {omitted(rows, 'lines')} */ }}".encode()
+    rows = block.rows - (1 if docstring is not None else 0)
     if rows <= _SHORT_BODY_ROWS:
         return None
-    indent = source[source.rfind(b"\n", 0, body.start) + 1 : body.start]
+    indent = source[source.rfind(b"\n", 0, block.start) + 1 : block.start]
     if indent.strip():
         return None
     head = b""
     if docstring is not None:
         head = _docstring_head(source[docstring.start : docstring.end], 0) + b"\n" + indent
-    return body.start, body.end, head + f"...  # {omitted(rows, 'lines')}".encode()
+    return block.start, block.end, head + f"...  # {omitted(rows, 'lines')}".encode()
+
+
+def _cut_edit(spec: LanguageSpec, cut: Cut, source: bytes) -> Edit:
+    """A trimmed body's cut: a block marker, or a comment marker in place of a run of statements."""
+    if cut.whole_block:
+        edit = _block_edit(spec, cut.span, None, source)
+        if edit is not None:
+            return edit
+    marker = omitted(cut.span.rows, "lines")
+    comment = f"# {marker}" if spec.indented else f"/* {marker} */"
+    return cut.span.start, cut.span.end, comment.encode()
 
 
 def _docstring_head(literal: bytes, hidden_rows: int) -> bytes:

@@ -47,6 +47,7 @@ class LanguageSpec:
     wrappers: frozenset[str] = frozenset()
     attributes: frozenset[str] = frozenset()
     indented: bool = False
+    test_modules: frozenset[str] = frozenset()
 
 
 SPECS: dict[str, LanguageSpec] = {
@@ -111,6 +112,7 @@ SPECS: dict[str, LanguageSpec] = {
             containers=frozenset({"impl_item", "trait_item", "mod_item"}),
             comments=frozenset({"line_comment", "block_comment"}),
             attributes=frozenset({"attribute_item"}),
+            test_modules=frozenset({"tests", "test"}),
         ),
         LanguageSpec(
             name="java",

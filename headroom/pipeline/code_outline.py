@@ -38,6 +38,7 @@ class Symbol:
     container: str
     definition: Span
     body: Span
+    body_node: Node = field(compare=False, repr=False)
     docstring: Span | None = None
     doc_comment: list[Span] = field(default_factory=list)
 
@@ -166,6 +167,9 @@ class OutlineReader:
             if name or 2 * (body.end_point.row - body.start_point.row) < self._total_rows:
                 self._add_symbol(node, body, name, container)
                 return
+        if node.type in spec.containers and body is not None and _container_name(node) in spec.test_modules:
+            self._add_symbol(node, body, _container_name(node), container)
+            return
         if node.type in spec.containers:
             if self._pending_doc:
                 self._outline.comment_runs.append(self._pending_doc)
@@ -191,6 +195,7 @@ class OutlineReader:
             container=container,
             definition=_span(node),
             body=_span(body),
+            body_node=body,
             doc_comment=self._pending_doc,
         )
         self._pending_doc = []

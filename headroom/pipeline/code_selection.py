@@ -1,58 +1,55 @@
-"""Which function bodies the code compressor keeps whole: the symbols the query names, the bodies that match a
-learned keep-pattern and, at the normal depth, the few bodies most relevant to the query's terms.
+"""Which function bodies the code compressor keeps: the symbols the query names and the bodies that match a
+learned keep-pattern, whole; at the normal depth also the few bodies most relevant to the query's terms (a long
+one trimmed to the blocks where the terms occur).
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from headroom.pipeline.code_languages import LanguageSpec
 from headroom.pipeline.code_outline import Symbol
-from headroom.pipeline.relevance import STOPWORDS
+from headroom.pipeline.code_relevance import code_like, relevance
+from headroom.pipeline.code_trim import Cut, kept_rows, trim_cuts
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUALIFIED = re.compile(r"(?<![\w/.])[A-Za-z_]\w*(?:(?:\.|::|#)[A-Za-z_]\w*)+(?![\w/])")
 _CALLED = re.compile(r"([A-Za-z_]\w*)\s*\(|`([A-Za-z_]\w*)`")
-_SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_CAMEL = re.compile(r"[a-z0-9][A-Z]")
 _FILE_SUFFIXES = frozenset({"py", "go", "rs", "ts", "tsx", "js", "jsx", "java", "c", "h", "cc", "cpp", "md", "txt"})
-_QUESTION_WORDS = frozenset({"happens", "happen", "does", "used", "uses", "using", "value", "values", "way"})
-_SUFFIXES = ("ing", "ed", "es", "s")
-_MIN_STEM = 3
-_NAME_WEIGHT = 2.0
-_CODE_TOKEN_WEIGHT = 2.0
 _RELATIVE_FLOOR = 0.5
 _MAX_RELEVANT = 4
-_TARGET_SHARE = 0.4
+_TARGET_SHARE = 0.45
 _MIN_BUDGET_ROWS = 40
+_TRIM_ROWS = 40
+_CALLEE_ROWS = 12
+_MIN_CALLEE_NAME = 3
+_BYTES_TOKEN = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True, slots=True)
-class _Term:
-    text: str
-    pattern: bytes
-    weight: float
-    exact: bool
+@dataclass(slots=True)
+class Selection:
+    """Bodies kept whole, and bodies kept trimmed (with the cuts that trim them)."""
+
+    whole: set[int] = field(default_factory=set)
+    trimmed: dict[int, list[Cut]] = field(default_factory=dict)
 
 
-def _code_like(token: str) -> bool:
-    return "_" in token.strip("_") or token.startswith("__") or bool(_CAMEL.search(token))
-
-
-def _stem(word: str) -> str:
-    lowered = word.lower()
-    for suffix in _SUFFIXES:
-        if len(lowered) - len(suffix) >= 4 and lowered.endswith(suffix):
-            return lowered[: -len(suffix)]
-    return lowered
-
-
-def _subwords(token: str) -> list[str]:
-    return [part.lower() for part in _SUBWORD.findall(token)]
+def select_bodies(
+    spec: LanguageSpec,
+    symbols: Sequence[Symbol],
+    source: bytes,
+    query: str,
+    keep_patterns: Sequence[str],
+    depth: int,
+) -> Selection:
+    """Named and keep-pattern bodies whole; at depth 1 also the most relevant bodies (see `_add_relevant`)."""
+    selection = Selection(whole=named_symbols(symbols, query) | pattern_symbols(symbols, source, keep_patterns))
+    if depth < 2 and symbols:
+        _add_relevant(spec, selection, symbols, source, query)
+    return selection
 
 
 def named_symbols(symbols: Sequence[Symbol], query: str) -> set[int]:
@@ -74,7 +71,7 @@ def named_symbols(symbols: Sequence[Symbol], query: str) -> set[int]:
         if len(name) < 2:
             continue
         qualified = (symbol.container, name) in pairs
-        if qualified or (name in words and (_code_like(name) or name in called or name in dotted)):
+        if qualified or (name in words and (code_like(name) or name in called or name in dotted)):
             hits.add(index)
     return hits
 
@@ -97,79 +94,56 @@ def pattern_symbols(symbols: Sequence[Symbol], source: bytes, keep_patterns: Seq
     return hits
 
 
-def _query_terms(query: str) -> list[_Term]:
-    terms: dict[bytes, _Term] = {}
-    for token in _TOKEN.findall(query):
-        if _code_like(token) and len(token) >= _MIN_STEM:
-            terms[token.encode()] = _Term(token, re.escape(token.encode()), _CODE_TOKEN_WEIGHT, exact=True)
-        for word in _subwords(token):
-            if word in STOPWORDS or word in _QUESTION_WORDS or len(word) < _MIN_STEM:
-                continue
-            stem = _stem(word)
-            terms.setdefault(stem.encode(), _Term(stem, re.escape(stem.encode()), 1.0, exact=False))
-    return [terms[key] for key in sorted(terms)]
-
-
-def _at_word_start(source: bytes, start: int) -> bool:
-    """A stem matches at the start of a word or of a camelCase part (`max|Redirects`)."""
-    if start == 0:
-        return True
-    before = source[start - 1 : start]
-    return not before.isalnum() or (before.islower() and source[start : start + 1].isupper())
-
-
-def relevance_scores(symbols: Sequence[Symbol], source: bytes, query: str) -> list[float]:
-    """How well each symbol (doc comment, signature and body) matches the query's terms: IDF-weighted term hits,
-    with code-like terms and hits in the symbol's own name counting more."""
-    terms = _query_terms(query)
-    if not terms or not symbols:
-        return [0.0] * len(symbols)
-    starts = [symbol.doc_comment[0].start if symbol.doc_comment else symbol.definition.start for symbol in symbols]
-    counts: list[dict[int, int]] = [{} for _ in symbols]
-    for term_index, term in enumerate(terms):
-        flags = 0 if term.exact else re.IGNORECASE
-        for match in re.finditer(term.pattern, source, flags):
-            position = match.start()
-            owner = bisect.bisect_right(starts, position) - 1
-            if owner < 0 or position >= symbols[owner].body.end or not _at_word_start(source, position):
-                continue
-            counts[owner][term_index] = counts[owner].get(term_index, 0) + 1
-    n = len(symbols)
-    df = [sum(1 for found in counts if term_index in found) for term_index in range(len(terms))]
-    idf = [math.log((n + 1) / (count + 0.5)) for count in df]
-    scores: list[float] = []
-    for symbol, found in zip(symbols, counts, strict=True):
-        name_parts = {_stem(part) for part in _subwords(symbol.name)}
-        score = 0.0
-        for term_index, tf in found.items():
-            term = terms[term_index]
-            score += term.weight * idf[term_index] * 2 * tf / (tf + 1)
-            if term.text in name_parts or term.text == symbol.name:
-                score += _NAME_WEIGHT * idf[term_index]
-        scores.append(score)
-    return scores
-
-
-def relevant_symbols(
-    symbols: Sequence[Symbol], source: bytes, query: str, total_rows: int, already_kept: set[int]
-) -> set[int]:
-    """Indices of the few best-scoring bodies. They share a row budget with the bodies already kept (the named
-    ones): what the skeleton leaves of 40% of the file, so a large file still shrinks by more than half."""
-    scores = relevance_scores(symbols, source, query)
-    best = max(scores, default=0.0)
+def _add_relevant(
+    spec: LanguageSpec, selection: Selection, symbols: Sequence[Symbol], source: bytes, query: str
+) -> None:
+    """Add the few best-scoring bodies. They share a row budget with the bodies already kept: what the skeleton
+    leaves of 45% of the file, so a large file still shrinks by more than half. A long body is trimmed to the
+    statements that hold the query's informative terms."""
+    scored = relevance(symbols, source, query)
+    best = max(scored.scores, default=0.0)
     if best <= 0:
-        return set()
+        return
+    total_rows = source.count(b"\n") + 1
     skeleton_rows = total_rows - sum(symbol.body.rows - 1 for symbol in symbols)
     budget = max(_MIN_BUDGET_ROWS, int(_TARGET_SHARE * total_rows) - skeleton_rows)
-    budget -= sum(symbols[index].body.rows for index in already_kept)
-    kept: set[int] = set()
-    for index in sorted(range(len(symbols)), key=lambda i: (-scores[i], i)):
-        if index in already_kept:
-            continue
-        if scores[index] < _RELATIVE_FLOOR * best or len(kept) >= _MAX_RELEVANT:
+    budget -= sum(symbols[index].body.rows for index in selection.whole)
+    added = 0
+    for index in sorted(range(len(symbols)), key=lambda i: (-scored.scores[i], i)):
+        if scored.scores[index] < _RELATIVE_FLOOR * best or added >= _MAX_RELEVANT:
             break
+        if index in selection.whole:
+            continue
+        symbol = symbols[index]
+        cuts = trim_cuts(spec, symbol.body_node, scored.hits[index]) if symbol.body.rows > _TRIM_ROWS else []
+        cost = kept_rows(symbol.body, cuts)
+        if cost > budget:
+            continue
+        if cuts:
+            selection.trimmed[index] = cuts
+        else:
+            selection.whole.add(index)
+        budget -= cost
+        added += 1
+    _add_callees(selection, symbols, source, scored.scores, budget)
+
+
+def _add_callees(
+    selection: Selection, symbols: Sequence[Symbol], source: bytes, scores: Sequence[float], budget: int
+) -> None:
+    """Short functions that a kept body calls and that match the query at all are kept too: the answer often
+    sits one call away (`.or_else(excludes_file_default)`)."""
+    by_name: dict[bytes, list[int]] = {}
+    for index, symbol in enumerate(symbols):
+        if len(symbol.name) >= _MIN_CALLEE_NAME and symbol.body.rows <= _CALLEE_ROWS and scores[index] > 0:
+            by_name.setdefault(symbol.name.encode(), []).append(index)
+    called: set[int] = set()
+    for index in sorted(selection.whole | selection.trimmed.keys()):
+        body = symbols[index].body
+        for name in set(_BYTES_TOKEN.findall(source, body.start, body.end)):
+            called.update(by_name.get(name, ()))
+    for index in sorted(called - selection.whole - selection.trimmed.keys(), key=lambda i: (-scores[i], i)):
         rows = symbols[index].body.rows
         if rows <= budget:
-            kept.add(index)
+            selection.whole.add(index)
             budget -= rows
-    return kept
