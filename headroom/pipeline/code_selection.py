@@ -54,7 +54,7 @@ def select_bodies(
 
 def named_symbols(symbols: Sequence[Symbol], query: str) -> set[int]:
     """Indices of the symbols the query names: `Class.method`, a code-like name (`should_strip_auth`,
-    `maxRedirects`), a name written as a call or in backticks, or one part of a dotted name (`pytest.approx`)."""
+    `maxRedirects`), a name written as a call or in backticks, or the last part of a dotted name (`pytest.approx`)."""
     pairs: set[tuple[str, str]] = set()
     dotted: set[str] = set()
     for match in _QUALIFIED.finditer(query):
@@ -62,7 +62,7 @@ def named_symbols(symbols: Sequence[Symbol], query: str) -> set[int]:
         if parts[-1] in _FILE_SUFFIXES:
             continue
         pairs.update(itertools.pairwise(parts))
-        dotted.update(parts)
+        dotted.add(parts[-1])
     words = set(_TOKEN.findall(query))
     called = {name for groups in _CALLED.findall(query) for name in groups if name}
     hits: set[int] = set()
