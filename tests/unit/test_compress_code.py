@@ -296,3 +296,35 @@ def test_router_sends_code_here(payload_id: str, text: str, language: str, meta:
     result = compress_block(text, CompressionContext(query=str(meta["question"])))
     assert result is not None
     assert result.transform == f"code:{language}", payload_id
+
+
+C_SOURCE = """#include <stdio.h>
+
+/* Adds numbers.
+ * Overflow is the caller's problem.
+ * Kept for the demo.
+ */
+static int add(int a, int b) {
+    int c = a + b;
+    c += 0;
+    c *= 1;
+    c -= 0;
+    return c;
+}
+
+int main(void) {
+    int x = add(1, 2);
+    printf("%d", x);
+    x++;
+    x--;
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("language", ["c", "cpp"])
+def test_c_family_snippet(language: str) -> None:
+    out = _compress(C_SOURCE, query="What does main() print?", language_hint=language)
+    assert "static int add(int a, int b) { /* [… 5 lines omitted] */ }" in out
+    assert "/* Adds numbers. [… 3 lines omitted] */" in out
+    assert 'printf("%d", x);' in out
