@@ -72,6 +72,7 @@ class ResponsesRetrievalSplicer:
         self._next_output_index = 0
         self._visible: dict[int, JSONObject] = {}
         self._usage: JSONObject | None = None
+        self._identity: JSONObject = {}
         self.rounds = 0
         self.retrievals = 0
 
@@ -122,7 +123,12 @@ class ResponsesRetrievalSplicer:
             return None
         kind = str(payload.get("type") or name)
         if kind in _OPENING:
-            return self._emit(kind, payload) if self.rounds == 0 else None
+            if self.rounds:
+                return None
+            opened = payload.get("response")
+            if isinstance(opened, dict):
+                self._identity = {key: opened[key] for key in ("id", "created_at") if key in opened}
+            return self._emit(kind, payload)
         if kind in _TERMINAL:
             current.terminal = payload
             return None
@@ -159,9 +165,9 @@ class ResponsesRetrievalSplicer:
             self._usage = self._format.merge({"usage": usage}, earlier)["usage"]
 
     def _terminal(self, terminal: JSONObject) -> bytes:
-        """The last round's terminal event (its id is the response upstream stored with the whole exchange, the
-        one a client can chain from), carrying every round's visible items and the summed usage."""
-        response = dict(terminal.get("response") or {})
+        """The last round's terminal event under the first round's identity (SDKs reject a lifecycle event whose
+        response id changed), carrying every round's visible items and the summed usage."""
+        response = {**(terminal.get("response") or {}), **self._identity}
         response["output"] = [self._visible[i] for i in sorted(self._visible)]
         if self._usage is not None:
             response["usage"] = self._usage
