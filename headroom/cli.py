@@ -29,6 +29,7 @@ _PROXY_FLAGS: dict[str, str] = {
     "intelligent_context": "HEADROOM_INTELLIGENT_CONTEXT",
     "intelligent_scoring": "HEADROOM_INTELLIGENT_SCORING",
     "compress_first": "HEADROOM_COMPRESS_FIRST",
+    "kompress_enabled": "HEADROOM_KOMPRESS_ENABLED",
     "rpm": "HEADROOM_RPM",
     "tpm": "HEADROOM_TPM",
     "store": "HEADROOM_STORE",
@@ -65,6 +66,7 @@ def main() -> None:
 @click.option("--no-intelligent-context", "intelligent_context", flag_value=False, default=None, help="RollingWindow.")
 @click.option("--no-intelligent-scoring", "intelligent_scoring", flag_value=False, default=None, help="Position only.")
 @click.option("--no-compress-first", "compress_first", flag_value=False, default=None, help="Drop without compressing.")
+@click.option("--kompress", "kompress_enabled", flag_value=True, default=None, help="ML text compression (ml extra).")
 @click.option("--rpm", type=int, default=None, help="Requests per minute per API key.")
 @click.option("--tpm", type=int, default=None, help="Input tokens per minute per API key.")
 @click.option("--store", default=None, help="State backend: sqlite (default), aws or memory.")

@@ -94,6 +94,16 @@ class Settings(BaseSettings):
         validation_alias=_env("compress_first", "HEADROOM_COMPRESS_FIRST"),
         description="Compress deeper before dropping messages.",
     )
+    kompress_enabled: bool = Field(
+        False,
+        validation_alias=_env("kompress_enabled", "HEADROOM_KOMPRESS_ENABLED"),
+        description="Kompress: ML (embedding) text compression and semantic relevance; needs the ml extra.",
+    )
+    kompress_model_dir: Path | None = Field(
+        None,
+        validation_alias=_env("kompress_model_dir", "HEADROOM_KOMPRESS_MODEL_DIR"),
+        description="Embedding model folder (model.onnx, tokenizer.json, model.json); default: the bundled one.",
+    )
     context_limit: int | None = Field(
         None,
         validation_alias=_env("context_limit", "HEADROOM_CONTEXT_LIMIT"),
@@ -272,6 +282,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def kompress_model(self) -> Path | None:
+        """The embedding model folder when Kompress is enabled, else None."""
+        if not self.kompress_enabled:
+            return None
+        if self.kompress_model_dir is not None:
+            return self.kompress_model_dir
+        from headroom.pipeline.embeddings import DEFAULT_MODEL_DIR
+
+        return DEFAULT_MODEL_DIR
 
     @property
     def savings_file(self) -> Path:

@@ -176,7 +176,8 @@ class ContextManager:
             return candidates
         if self._settings.intelligent_scoring:
             learned = self._learned(provider, body)
-            scores = importance_scores(units, messages, provider.latest_user_text(body), learned)
+            query = provider.latest_user_text(body)
+            scores = importance_scores(units, messages, query, learned, embedding_model=self._settings.kompress_model)
         else:
             scores = position_scores(units)
         by_start = {u.start: s for u, s in zip(units, scores, strict=True)}

@@ -196,6 +196,7 @@ class Pipeline:
                 depth=depth,
                 keep_patterns=keep,
                 code_aware=self._settings.code_aware,
+                embedding_model=self._settings.kompress_model,
             )
             future = self._executor.submit(self._compress, block.text, ctx)
             try:

@@ -1,7 +1,8 @@
 """The router: detect a block's kind, hand it to that kind's compressor, fall back to the text compressor.
 
 Header lines that wrap a tool's real output (one-line JSON envelopes, `stdout:`) are kept verbatim and only
-the body is compressed. The registry is built once per process; compressors are stateless.
+the body is compressed. The registry is built once per process; compressors are stateless. With Kompress
+enabled (`ctx.embedding_model`) and the ml extra installed, TEXT blocks go to Kompress instead of BM25.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 from dataclasses import replace
+from pathlib import Path
 
 from headroom.pipeline.detect import detect_kind, detect_language, split_preamble
 from headroom.pipeline.diff_compressor import DiffCompressor
@@ -56,6 +58,13 @@ def registry() -> dict[ContentKind, Compressor]:
     return compressors
 
 
+def _kompress(model_dir: Path) -> Compressor | None:
+    """Kompress for TEXT blocks; imported only when enabled, None (logged once) without the ml extra."""
+    from headroom.pipeline.kompress import kompress_for
+
+    return kompress_for(model_dir)
+
+
 def compress_block(text: str, ctx: CompressionContext) -> Compressed | None:
     """Compress one block (a tool result, a long message); None when nothing saves at least 10%."""
     if len(text) < _MIN_CHARS or not text.strip():
@@ -67,6 +76,8 @@ def compress_block(text: str, ctx: CompressionContext) -> Compressed | None:
     compressors = registry()
     result: Compressed | None = None
     specialised = compressors.get(kind)
+    if kind is ContentKind.TEXT and ctx.embedding_model is not None:
+        specialised = _kompress(ctx.embedding_model) or specialised
     if specialised is not None:
         result = specialised.compress(body, ctx)
     text_compressor = compressors.get(ContentKind.TEXT)

@@ -5,7 +5,7 @@ to the query, near-duplicates removed, with the opening, the headings, the error
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from headroom.pipeline.relevance import bm25_scores
@@ -51,7 +51,11 @@ _BUDGETS = {
 }
 
 
-def _priority(text: str, units: Sequence[Unit], texts: Sequence[str], query: str) -> dict[int, float]:
+# (text, units, unit texts, query) -> priority of the units worth keeping; Kompress plugs in embeddings here.
+PriorityFn = Callable[[str, Sequence[Unit], Sequence[str], str], dict[int, float]]
+
+
+def lexical_priority(text: str, units: Sequence[Unit], texts: Sequence[str], query: str) -> dict[int, float]:
     """BM25 relevance of the shortlisted units, plus a bonus for units that report an error (what answers
     most often hinge on)."""
     starts = [u.start for u in units]
@@ -69,6 +73,10 @@ class TextCompressor:
 
     name = "text"
 
+    def __init__(self, priority: PriorityFn = lexical_priority, transform: str = "text:extract") -> None:
+        self._priority = priority
+        self._transform = transform
+
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
         units = split_units(text)
         if len(units) < _MIN_UNITS:
@@ -83,13 +91,13 @@ class TextCompressor:
         patterns = [re.compile(p) for p in ctx.keep_patterns if _valid(p)]
         chosen.update(i for i, t in enumerate(texts) if any(p.search(t) for p in patterns))
 
-        priority = _priority(text, units, texts, ctx.query)
+        priority = self._priority(text, units, texts, ctx.query)
         ranked = sorted((i for i, p in priority.items() if p > 0 and i not in chosen), key=lambda i: (-priority[i], i))
         _add_distinct(texts, ranked, chosen, limit)
         result = _assemble(text, units, sorted(chosen))
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
-        return Compressed(text=result, lossless=False, transform="text:extract")
+        return Compressed(text=result, lossless=False, transform=self._transform)
 
 
 def _add_distinct(texts: Sequence[str], ranked: Sequence[int], chosen: set[int], limit: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -28,7 +29,8 @@ class CompressionContext:
 
     `query` is the latest user text plus the tool call's name and arguments. `depth` is 1 for the normal
     pass and 2 for the deeper compress-first pass of the context manager. `keep_patterns` are regular
-    expressions learned by TOIN: lines or JSON fields that match must stay visible.
+    expressions learned by TOIN: lines or JSON fields that match must stay visible. `embedding_model` is the
+    model folder when Kompress (ML text compression) is enabled, else None.
     """
 
     query: str = ""
@@ -37,6 +39,7 @@ class CompressionContext:
     keep_patterns: tuple[str, ...] = ()
     code_aware: bool = True
     language_hint: str = ""
+    embedding_model: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
