@@ -55,11 +55,14 @@ class _LifespanHooks:
         stores: Stores,
         exporter: SavingsFileExporter | None,
         exporters: Exporters,
+        *,
+        optimize: bool,
     ) -> None:
         self._exporters = exporters
         self._stores = stores
         self._exporter = exporter
         self._warmup: asyncio.Future[Any] | None = None
+        self._optimize = optimize
         self._lifecycle = lifecycle
         self._upstreams = upstreams
         self._pipeline = pipeline
@@ -70,7 +73,8 @@ class _LifespanHooks:
             self._exporter.start()
         self._exporters.start()
         # Load the tokenizer off the event loop so readiness is not delayed and the first request does not pay.
-        self._warmup = asyncio.get_running_loop().run_in_executor(None, encoding)
+        if self._optimize:
+            self._warmup = asyncio.get_running_loop().run_in_executor(None, encoding)
         self._lifecycle.http_client_open = True
         self._lifecycle.startup_complete = True
 
@@ -125,7 +129,14 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     if lifespan:
         app.add_middleware(
             _LifespanHooks(
-                lifecycle, upstreams, pipeline, recorder, stores, savings_exporter(settings, stores), exporters
+                lifecycle,
+                upstreams,
+                pipeline,
+                recorder,
+                stores,
+                savings_exporter(settings, stores),
+                exporters,
+                optimize=settings.optimize,
             )
         )
     app.req_options.auto_parse_form_urlencoded = False
