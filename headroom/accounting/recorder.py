@@ -108,9 +108,27 @@ class Recorder:
         self._log_path: Path | None = settings.log_file
         self._inline = settings.record_inline
 
-    def record_cache_lookup(self, provider: str, hit: bool) -> None:
+    def record_cache_lookup(self, provider: str, model: str, tenant: str, hit: bool) -> None:
+        """Every lookup is counted; a hit is also a request in the savings history, answered at no upstream cost."""
         self.stats.count_cache(hit=hit)
         self._metrics.record_cache(provider, hit=hit)
+        if hit:
+            event = SavingsEvent(
+                ts=time.time(),
+                provider=provider,
+                model=model,
+                tenant=tenant,
+                tokens_before=0,
+                tokens_after=0,
+                response_cached=True,
+            )
+            self._run(self._store_event, event)
+
+    def _store_event(self, event: SavingsEvent) -> None:
+        try:
+            self._stores.savings.record(event)
+        except Exception as exc:  # accounting must never break the proxy; the failure is logged
+            log.warning("accounting write failed: %s", type(exc).__name__)
 
     def record_exchange(self, exchange: Exchange) -> None:
         """Called by the relay when a response has finished (or the client left); never raises."""

@@ -73,7 +73,7 @@ class Exchange:
 
 
 ExchangeSink = Callable[[Exchange], None]
-CacheObserver = Callable[[str, bool], None]
+CacheObserver = Callable[[str, str, str, bool], None]  # provider, model, tenant, hit
 
 
 async def _replay_chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
@@ -157,7 +157,7 @@ class ProxyService:
                     stream=streaming,
                     include_usage=wants_usage_chunk(body),
                 )
-                self._observe_cache(provider.name, replay is not None)
+                self._observe_cache(provider.name, provider.model(body), incoming.tenant, replay is not None)
                 if replay is not None:
                     return replayed(replay)
             optimized = await self.optimize(provider, incoming, body)

@@ -68,3 +68,9 @@ def test_gunicorn_workers_serve_the_proxy(gunicorn_url: str, fake_upstream: Fake
         if line.startswith("headroom_response_cache_hits")
     )
     assert hits == 5, "cache hits are summed across workers"
+    lifetime: dict[str, int] = {}
+    for _ in range(200):
+        lifetime = httpx.get(f"{gunicorn_url}/stats-history").json()["lifetime"]
+        if lifetime["requests"] == 6:
+            break
+    assert (lifetime["requests"], lifetime["response_cache_hits"]) == (6, 5)
