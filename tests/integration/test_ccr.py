@@ -3,7 +3,6 @@ answering the model's `headroom_retrieve` calls itself, non-streaming and stream
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,7 +56,9 @@ def test_compress_then_retrieve_round_trip(proxy: ProxyProcess, corpus_dir: Path
     assert back.status_code == 200
     assert back.json()["content"] == original
 
-    narrowed = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash, "query": "blk_4292382298896622412"}, headers=KEY_A)
+    narrowed = httpx.post(
+        f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash, "query": "blk_4292382298896622412"}, headers=KEY_A
+    )
     assert "blk_4292382298896622412" in narrowed.json()["content"]
     assert len(narrowed.json()["content"]) < len(original)
 
@@ -72,9 +73,11 @@ def test_compress_accepts_openai_messages(proxy: ProxyProcess, corpus_dir: Path)
     tool_output = (corpus_dir / "json_api" / "github_actions_workflow_runs.json").read_text()
     messages = [
         {"role": "user", "content": "Which workflow run on this page failed?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "gh_api", "arguments": "{}"}}
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "gh_api", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": tool_output},
     ]
     report = httpx.post(f"{proxy.url}/v1/compress", json={"messages": messages}, timeout=30).json()
@@ -109,7 +112,9 @@ def test_proxy_keys_guard_every_route_but_probes(
     denied = httpx.post(f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k"})
     assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
     fake_upstream.clear()
-    allowed = httpx.post(f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k", "x-headroom-key": "team-key"})
+    allowed = httpx.post(
+        f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k", "x-headroom-key": "team-key"}
+    )
     assert allowed.status_code == 200
     assert fake_upstream.requests("/v1/messages")[-1].header("x-headroom-key") is None
 
@@ -126,7 +131,9 @@ def test_proxy_answers_retrieval_calls_non_streaming(
     messages = _anthropic_messages(original)
     ccr_hash = _compressed_hash(proxy, messages)
     client = anthropic.Anthropic(
-        base_url=proxy.url, api_key="sk-tenant-a", max_retries=0,
+        base_url=proxy.url,
+        api_key="sk-tenant-a",
+        max_retries=0,
         default_headers={"x-fake-scenario": "retrieve", "x-fake-hash": ccr_hash},
     )
     fake_upstream.clear()
@@ -148,7 +155,9 @@ def test_proxy_answers_retrieval_calls_streaming_without_holding_first_byte(
     messages = _anthropic_messages(_log_payload(corpus_dir))
     ccr_hash = _compressed_hash(proxy, messages)
     client = anthropic.Anthropic(
-        base_url=proxy.url, api_key="sk-tenant-a", max_retries=0,
+        base_url=proxy.url,
+        api_key="sk-tenant-a",
+        max_retries=0,
         default_headers={"x-fake-scenario": "retrieve", "x-fake-hash": ccr_hash, "x-fake-delay-ms": "150"},
     )
     fake_upstream.clear()
@@ -173,7 +182,9 @@ def test_retrieval_call_for_another_tenant_gets_nothing(
     messages = _anthropic_messages(_log_payload(corpus_dir))
     ccr_hash = _compressed_hash(proxy, messages)
     client = openai.OpenAI(
-        base_url=f"{proxy.url}/v1", api_key="sk-tenant-b", max_retries=0,
+        base_url=f"{proxy.url}/v1",
+        api_key="sk-tenant-b",
+        max_retries=0,
         default_headers={"x-fake-scenario": "retrieve", "x-fake-hash": ccr_hash},
     )
     call = {"id": "c1", "type": "function", "function": {"name": "Bash", "arguments": "{}"}}
@@ -182,7 +193,11 @@ def test_retrieval_call_for_another_tenant_gets_nothing(
         messages=[  # type: ignore[list-item]
             {"role": "user", "content": "Which DataNodes logged 'Got exception while serving' warnings most often?"},
             {"role": "assistant", "content": None, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "c1", "content": (corpus_dir / "logs" / "loghub_linux_2k.log").read_text()},
+            {
+                "role": "tool",
+                "tool_call_id": "c1",
+                "content": (corpus_dir / "logs" / "loghub_linux_2k.log").read_text(),
+            },
         ],
     )
     text = completion.choices[0].message.content or ""

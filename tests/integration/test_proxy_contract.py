@@ -72,9 +72,7 @@ def test_nothing_to_compress_forwards_original_bytes(proxy: ProxyProcess, fake_u
     ("method", "path"),
     [("GET", "/v1/models"), ("HEAD", "/"), ("POST", "/v1/messages/count_tokens?beta=true")],
 )
-def test_unknown_paths_are_forwarded(
-    proxy: ProxyProcess, fake_upstream: FakeUpstream, method: str, path: str
-) -> None:
+def test_unknown_paths_are_forwarded(proxy: ProxyProcess, fake_upstream: FakeUpstream, method: str, path: str) -> None:
     content = RAW if method == "POST" else None
     direct = httpx.request(method, f"{fake_upstream.url}{path}", content=content, headers=HEADERS)
     fake_upstream.clear()

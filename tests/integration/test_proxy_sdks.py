@@ -81,9 +81,10 @@ def test_anthropic_thinking_signature_round_trip(proxy: ProxyProcess, fake_upstr
 
 def test_anthropic_midstream_error_reaches_client(proxy: ProxyProcess) -> None:
     client = _anthropic(proxy, "error_midstream")
-    with pytest.raises(anthropic.APIStatusError), client.messages.stream(
-        model="claude-sonnet-4-6", max_tokens=100, messages=MESSAGES
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client.messages.stream(model="claude-sonnet-4-6", max_tokens=100, messages=MESSAGES) as stream,
+    ):
         stream.get_final_message()
 
 
