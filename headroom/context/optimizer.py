@@ -57,7 +57,7 @@ class RequestOptimizer:
         if _has_tools(body):
             # The retrieval tool joins an agent's tools from its first request: appending it later, when the
             # first marker appears, would change the very start of the cached prefix (tools come first).
-            self.context.keep_retrieval_tool(provider, body, conversation, result)
+            self._pipeline.keep_retrieval_tool(provider, body, conversation, result)
         if client_print is not None:
             check = self.cache.observe_prints(conversation, client_print, prefix_print(body))
             result.context.proxy_cache_bust = check is not None and check.proxy_caused_bust

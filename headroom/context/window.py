@@ -22,7 +22,7 @@ from headroom.context.scoring import importance_scores, position_scores
 from headroom.context.splice import message_list, splice_out
 from headroom.context.units import Unit, atomic_units
 from headroom.pipeline.memo import LruCache
-from headroom.pipeline.pipeline import RETRIEVAL_FLAG, OptimizeResult, Pipeline
+from headroom.pipeline.pipeline import OptimizeResult, Pipeline
 from headroom.providers.base import JSONObject, Message, Provider
 from headroom.store.interfaces import Stores
 
@@ -92,7 +92,7 @@ class ContextManager:
         decision.tokens_after = total
         self._drop(provider, body, tenant, conversation, budget, decision, optimized)
         if optimized.has_markers:
-            self.keep_retrieval_tool(provider, body, conversation, optimized)
+            self._pipeline.keep_retrieval_tool(provider, body, conversation, optimized)
         return decision
 
     def request_tokens(self, provider: Provider, body: JSONObject) -> int:
@@ -208,14 +208,3 @@ class ContextManager:
     def _remember(self, conversation: str, digests: set[str]) -> None:
         expires = time.time() + self._settings.ccr_ttl
         self._stores.conversations.set_flag(conversation, DROPS_FLAG, json.dumps(sorted(digests)), expires)
-
-    def keep_retrieval_tool(
-        self, provider: Provider, body: JSONObject, conversation: str, optimized: OptimizeResult
-    ) -> None:
-        """The conversation now carries markers: the retrieval tool joins its tools and stays there."""
-        optimized.retrieval_enabled = True
-        if markers.ensure_tool(provider.name, body):
-            optimized.changed = True
-        now = time.time()
-        if self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, now) is None:
-            self._stores.conversations.set_flag(conversation, RETRIEVAL_FLAG, "1", now + self._settings.ccr_ttl)

@@ -142,29 +142,29 @@ class Pipeline:
                 if form.ccr_hash:
                     result.ccr_hashes.append(form.ccr_hash)
                 self._apply(block, form.text, result)
-        expires = now + self._settings.ccr_ttl
         if new_forms:
-            self._stores.conversations.put_forms(conversation, new_forms, expires)
-        self._keep_retrieval_tool(provider, body, conversation, result, now, expires)
+            self._stores.conversations.put_forms(conversation, new_forms, now + self._settings.ccr_ttl)
+        flagged = self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, now) is not None
+        if flagged or result.has_markers:
+            self._enable_retrieval_tool(provider, body, conversation, result, flagged=flagged)
         return result
 
-    def _keep_retrieval_tool(
-        self,
-        provider: Provider,
-        body: JSONObject,
-        conversation: str,
-        result: OptimizeResult,
-        now: float,
-        expires: float,
+    def keep_retrieval_tool(
+        self, provider: Provider, body: JSONObject, conversation: str, result: OptimizeResult
     ) -> None:
-        """Once a conversation carries a marker, the retrieval tool stays in its tools so the prefix never flips."""
-        flagged = self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, now) is not None
-        if not (flagged or result.has_markers):
-            return
+        """The retrieval tool joins the conversation's tools now and stays for the rest of it, so the tools
+        prefix never flips."""
+        flagged = self._stores.conversations.get_flag(conversation, RETRIEVAL_FLAG, time.time()) is not None
+        self._enable_retrieval_tool(provider, body, conversation, result, flagged=flagged)
+
+    def _enable_retrieval_tool(
+        self, provider: Provider, body: JSONObject, conversation: str, result: OptimizeResult, *, flagged: bool
+    ) -> None:
         if markers.ensure_tool(provider.name, body):
             result.changed = True
         result.retrieval_enabled = True
         if not flagged:
+            expires = time.time() + self._settings.ccr_ttl
             self._stores.conversations.set_flag(conversation, RETRIEVAL_FLAG, "1", expires)
 
     def _apply(self, block: Block, text: str, result: OptimizeResult) -> None:
