@@ -9,7 +9,7 @@ summed in the final message_delta.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,9 @@ import httpx
 
 from headroom.ccr.followup import AnthropicFollowup, RetrievalCall, retrieval_call
 from headroom.ccr.markers import RETRIEVE_TOOL
+from headroom.ccr.round_splicer import Answer, OpenFollowup, RoundSplicer
 from headroom.providers.base import JSONObject
 from headroom.proxy.sse import SseReader
-
-OpenFollowup = Callable[[JSONObject], Awaitable[httpx.Response]]
-Answer = Callable[[RetrievalCall], Awaitable[str]]
 
 
 def _event(name: str, payload: JSONObject) -> bytes:
@@ -79,19 +77,14 @@ def _apply_delta(block: JSONObject, delta: JSONObject, parts: list[str]) -> None
         block.setdefault("citations", []).append(delta.get("citation"))
 
 
-class AnthropicRetrievalSplicer:
+class AnthropicRetrievalSplicer(RoundSplicer):
     """Turns upstream rounds into one client stream. `usage` holds the summed usage when done."""
 
     def __init__(self, request: JSONObject, open_followup: OpenFollowup, answer: Answer, max_rounds: int) -> None:
-        self._request = request
-        self._open = open_followup
-        self._answer = answer
-        self._max_rounds = max_rounds
+        super().__init__(request, open_followup, answer, max_rounds, AnthropicFollowup())
         self._next_client_index = 0
         self.usage: JSONObject = {}
         self.model = ""
-        self.rounds = 0
-        self.retrievals = 0
 
     async def stream(self, first: httpx.Response) -> AsyncIterator[bytes]:
         response: httpx.Response | None = first
@@ -104,14 +97,8 @@ class AnthropicRetrievalSplicer:
             self._add_usage(current)
             calls = current.retrieval_calls()
             response = None
-            if calls and not current.errored and not current.has_client_tools() and self.rounds <= self._max_rounds:
-                answers = {call.call_id: await self._answer(call) for call in calls}
-                self.retrievals += len(calls)
-                self._request = AnthropicFollowup().followup(self._request, {"content": current.content()}, answers)
-                response = await self._open(self._request)
-                if response.status_code != 200:
-                    await response.aclose()
-                    response = None
+            if self._may_follow(calls, errored=current.errored, client_tools=current.has_client_tools()):
+                response = await self._followup({"content": current.content()}, calls)
                 first_round = False
                 if response is not None:
                     continue

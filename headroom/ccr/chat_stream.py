@@ -8,7 +8,7 @@ the client's own tool calls keep consecutive indices, and the final usage chunk 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,10 @@ import httpx
 
 from headroom.ccr.followup import OpenAIChatFollowup, RetrievalCall, retrieval_call
 from headroom.ccr.markers import RETRIEVE_TOOL
+from headroom.ccr.round_splicer import Answer, OpenFollowup, RoundSplicer
 from headroom.ccr.sse_events import DONE, data_event, json_object, sse_events
 from headroom.providers.base import JSONObject
 
-OpenFollowup = Callable[[JSONObject], Awaitable[httpx.Response]]
-Answer = Callable[[RetrievalCall], Awaitable[str]]
 ToolKey = tuple[int, int]
 """(choice index, upstream tool call index)."""
 
@@ -72,21 +71,15 @@ class _Round:
         return {"role": "assistant", "content": "".join(self.content) or None, "tool_calls": calls}
 
 
-class ChatRetrievalSplicer:
+class ChatRetrievalSplicer(RoundSplicer):
     """Turns upstream rounds into one client stream of chat completion chunks."""
 
     def __init__(self, request: JSONObject, open_followup: OpenFollowup, answer: Answer, max_rounds: int) -> None:
-        self._request = request
-        self._open = open_followup
-        self._answer = answer
-        self._max_rounds = max_rounds
-        self._format = OpenAIChatFollowup()
+        super().__init__(request, open_followup, answer, max_rounds, OpenAIChatFollowup())
         self._identity: JSONObject = {}
         self._next_tool_index: dict[int, int] = {}
         self._usage: JSONObject | None = None
         self._usage_envelope: JSONObject = {}
-        self.rounds = 0
-        self.retrievals = 0
 
     async def stream(self, first: httpx.Response) -> AsyncIterator[bytes]:
         response = first
@@ -98,25 +91,14 @@ class ChatRetrievalSplicer:
                     yield out
             self.rounds += 1
             calls = current.retrieval_calls()
-            if calls and not current.errored and not current.has_client_tools() and self.rounds <= self._max_rounds:
-                followup = await self._followup(current, calls)
+            if self._may_follow(calls, errored=current.errored, client_tools=current.has_client_tools()):
+                followup = await self._followup({"choices": [{"message": current.message()}]}, calls)
                 if followup is not None:
                     response = followup
                     continue
             for chunk in self._finish(current):
                 yield chunk
             return
-
-    async def _followup(self, current: _Round, calls: list[RetrievalCall]) -> httpx.Response | None:
-        answers = {call.call_id: await self._answer(call) for call in calls}
-        self.retrievals += len(calls)
-        answered = {"choices": [{"message": current.message()}]}
-        self._request = self._format.followup(self._request, answered, answers)
-        response = await self._open(self._request)
-        if response.status_code != 200:
-            await response.aclose()
-            return None
-        return response
 
     def _on_event(self, data: bytes, current: _Round) -> bytes | None:
         if data.strip() == DONE:

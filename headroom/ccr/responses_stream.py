@@ -9,7 +9,7 @@ usage is the sum. Reasoning items, `encrypted_content` included, pass through an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,9 @@ import httpx
 
 from headroom.ccr.followup import ResponsesFollowup, RetrievalCall, retrieval_call
 from headroom.ccr.markers import RETRIEVE_TOOL
+from headroom.ccr.round_splicer import Answer, OpenFollowup, RoundSplicer
 from headroom.ccr.sse_events import data_event, json_object, sse_events
 from headroom.providers.base import JSONObject
-
-OpenFollowup = Callable[[JSONObject], Awaitable[httpx.Response]]
-Answer = Callable[[RetrievalCall], Awaitable[str]]
 
 _OPENING = frozenset({"response.created", "response.queued", "response.in_progress"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
@@ -59,22 +57,16 @@ class _Round:
         return any(self.items[i].get("type") in _TOOL_ITEMS for i in self.client_index)
 
 
-class ResponsesRetrievalSplicer:
+class ResponsesRetrievalSplicer(RoundSplicer):
     """Turns upstream rounds into one client stream of Responses API events."""
 
     def __init__(self, request: JSONObject, open_followup: OpenFollowup, answer: Answer, max_rounds: int) -> None:
-        self._request = request
-        self._open = open_followup
-        self._answer = answer
-        self._max_rounds = max_rounds
-        self._format = ResponsesFollowup()
+        super().__init__(request, open_followup, answer, max_rounds, ResponsesFollowup())
         self._sequence = 0
         self._next_output_index = 0
         self._visible: dict[int, JSONObject] = {}
         self._usage: JSONObject | None = None
         self._identity: JSONObject = {}
-        self.rounds = 0
-        self.retrievals = 0
 
     async def stream(self, first: httpx.Response) -> AsyncIterator[bytes]:
         response = first
@@ -87,30 +79,15 @@ class ResponsesRetrievalSplicer:
             self.rounds += 1
             self._add_usage(current)
             calls = current.retrieval_calls()
-            if (
-                calls
-                and current.terminal is not None
-                and not current.errored
-                and not current.has_client_tools()
-                and self.rounds <= self._max_rounds
-            ):
-                followup = await self._followup(current, calls)
+            errored = current.errored or current.terminal is None
+            if self._may_follow(calls, errored=errored, client_tools=current.has_client_tools()):
+                followup = await self._followup({"output": current.output()}, calls)
                 if followup is not None:
                     response = followup
                     continue
             if current.terminal is not None and not current.errored:
                 yield self._terminal(current.terminal)
             return
-
-    async def _followup(self, current: _Round, calls: list[RetrievalCall]) -> httpx.Response | None:
-        answers = {call.call_id: await self._answer(call) for call in calls}
-        self.retrievals += len(calls)
-        self._request = self._format.followup(self._request, {"output": current.output()}, answers)
-        response = await self._open(self._request)
-        if response.status_code != 200:
-            await response.aclose()
-            return None
-        return response
 
     def _emit(self, kind: str, payload: JSONObject) -> bytes:
         event = {**payload, "sequence_number": self._sequence}
