@@ -1,6 +1,6 @@
 """The Headroom stack: two Lambda functions over one app (a buffered Mangum Function URL for the API and control
 plane, a streaming Web Adapter Function URL for the proxy routes), the DynamoDB tables and S3 bucket of the AWS
-store, a least-privilege role, log groups and alarms."""
+store, a least-privilege role, log groups, and alarms notifying an encrypted SNS topic."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
 )
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -22,6 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.alarms import FunctionAlarms
 from infra.options import WEB_ADAPTER_ACCOUNT, WEB_ADAPTER_VERSION, StackOptions
 
 # The AWS store's tables (headroom/store/aws.py): partition key `pk`, sort key `sk` where noted, TTL on
@@ -72,13 +72,14 @@ class HeadroomStack(Stack):
             description=f"Headroom {options.stage}: its own tables, bucket and log groups only",
         )
         self._grant_data()
+        self.alarms = FunctionAlarms(self, "Alarms", stage=options.stage, email=options.alarm_email)
         deps = lambda_.LayerVersion(
             self,
             "DepsLayer",
             code=lambda_.Code.from_asset(str(options.deps_layer_dir)),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],
-            description="Headroom's third-party dependencies (layers/build_deps.sh)",
+            description="Headroom's third-party dependencies (layers/build_deps.py)",
         )
         web_adapter = lambda_.LayerVersion.from_layer_version_arn(self, "WebAdapterLayer", self._web_adapter_arn())
         self.api = self._function("Api", "handlers.api.handler", [deps], {}, "buffered API and control plane (Mangum)")
@@ -214,7 +215,7 @@ class HeadroomStack(Stack):
             log_group=log_group,
         )
         function.node.add_dependency(self.role)
-        self._alarms(name, function)
+        self.alarms.watch(name, function, self.options.timeout_s)
         return function
 
     def _url(self, function: lambda_.Function, mode: lambda_.InvokeMode) -> lambda_.FunctionUrl:
@@ -223,30 +224,12 @@ class HeadroomStack(Stack):
         auth = lambda_.FunctionUrlAuthType[self.options.url_auth]
         return function.add_function_url(auth_type=auth, invoke_mode=mode)
 
-    def _alarms(self, name: str, function: lambda_.Function) -> None:
-        period = Duration.minutes(5)
-        rules = (
-            ("Errors", function.metric_errors(period=period), 1),
-            ("Throttles", function.metric_throttles(period=period), 1),
-            ("Duration", function.metric_duration(period=period, statistic="p99"), self.options.timeout_s * 800),
-        )
-        for metric_name, metric, threshold in rules:
-            cloudwatch.Alarm(
-                self,
-                f"{name}{metric_name}Alarm",
-                alarm_description=f"Headroom {self.options.stage} {name}: {metric_name} at or above {threshold}",
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-
     def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api_url.url, description="Buffered: /v1/compress, control plane")
         CfnOutput(self, "ProxyUrl", value=self.proxy_url.url, description="Streaming: point agents and SDKs here")
         CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
         CfnOutput(self, "TablePrefix", value=self.options.prefix)
+        CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn, description="Alarms notify this topic")
         required = "true" if self.options.headroom_key_required else "false"
         CfnOutput(
             self,

@@ -4,6 +4,7 @@ checked before anything is synthesized."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WEB_ADAPTER_ACCOUNT = "753240598075"
 WEB_ADAPTER_VERSION = 27
 MAX_TIMEOUT_S = 900
+EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 DAY_S = 86400
 LOG_RETENTION_DAYS = frozenset({1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653})
 CONTEXT_NAMES = (
@@ -27,6 +29,7 @@ CONTEXT_NAMES = (
     "webAdapterLayerArn",
     "logRetentionDays",
     "ccrTtl",
+    "alarmEmail",
 )
 
 
@@ -50,6 +53,7 @@ class StackOptions:
     web_adapter_layer_arn: str | None = None
     log_retention_days: int = 30
     ccr_ttl_s: int = 7 * DAY_S
+    alarm_email: str | None = None
 
     def __post_init__(self) -> None:
         if not self.stage.replace("-", "").isalnum() or len(self.stage) > 20:
@@ -70,12 +74,14 @@ class StackOptions:
             raise StackOptionError(f"logRetentionDays: one of {sorted(LOG_RETENTION_DAYS)}")
         if self.ccr_ttl_s < 1:
             raise StackOptionError("ccrTtl: at least 1 s")
+        if self.alarm_email is not None and not EMAIL.fullmatch(self.alarm_email):
+            raise StackOptionError("alarmEmail: one e-mail address (it receives the alarm topic's notifications)")
 
     def check_assets(self) -> None:
-        """The code and layer folders are built by layers/build_deps.sh; say so rather than fail in the CDK."""
+        """The code and layer folders are built by layers/build_deps.py; say so rather than fail in the CDK."""
         for name, folder in (("codeDir", self.code_dir), ("depsLayerDir", self.deps_layer_dir)):
             if not folder.is_dir():
-                raise StackOptionError(f"{name}: {folder} does not exist; run layers/build_deps.sh first")
+                raise StackOptionError(f"{name}: {folder} does not exist; run python layers/build_deps.py first")
 
     @property
     def prefix(self) -> str:
@@ -120,6 +126,7 @@ def options_from_context(context: dict[str, Any]) -> StackOptions:
         ("providerKeys", "provider_keys"),
         ("secretArn", "secret_arn"),
         ("webAdapterLayerArn", "web_adapter_layer_arn"),
+        ("alarmEmail", "alarm_email"),
     ):
         if context.get(name):
             given[field] = str(context[name])

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.infra
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:headroom-keys-AbCdEf"
+ALARM_EMAIL = "oncall@example.com"
 
 
 def _assets(root: Path) -> tuple[Path, Path]:
@@ -60,6 +61,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             timeout_s=600,
             log_retention_days=90,
             ccr_ttl_s=3 * 86400 + 1,
+            alarm_email=ALARM_EMAIL,
         ),
     }
 
@@ -223,7 +225,8 @@ def test_log_groups_keep_the_chosen_retention(templates: dict[str, dict[str, Any
 
 
 def test_alarms_on_errors_throttles_and_duration_for_each_function(templates: dict[str, dict[str, Any]]) -> None:
-    alarms = [res["Properties"] for res in _of_type(templates["locked"], "AWS::CloudWatch::Alarm").values()]
+    template = templates["locked"]
+    alarms = [res["Properties"] for res in _of_type(template, "AWS::CloudWatch::Alarm").values()]
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for alarm in alarms:
         by_metric.setdefault(alarm["MetricName"], []).append(alarm)
@@ -231,6 +234,41 @@ def test_alarms_on_errors_throttles_and_duration_for_each_function(templates: di
     assert {a["ExtendedStatistic"] for a in by_metric["Duration"]} == {"p99"}
     assert {a["Threshold"] for a in by_metric["Duration"]} == {600 * 800}
     assert all(a["Namespace"] == "AWS/Lambda" and a["TreatMissingData"] == "notBreaching" for a in alarms)
+    functions = set(_of_type(template, "AWS::Lambda::Function"))
+    for metric in ("Errors", "Throttles", "Duration"):
+        watched = {a["Dimensions"][0]["Value"]["Ref"] for a in by_metric[metric]}
+        assert watched == functions, metric
+
+
+def test_every_alarm_notifies_one_encrypted_topic(templates: dict[str, dict[str, Any]]) -> None:
+    for key in ("default", "locked"):
+        template = templates[key]
+        ((topic_id, topic),) = _of_type(template, "AWS::SNS::Topic").items()
+        alarms = [res["Properties"] for res in _of_type(template, "AWS::CloudWatch::Alarm").values()]
+        assert len(alarms) == 6
+        for alarm in alarms:
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}] and alarm["OKActions"] == [{"Ref": topic_id}]
+        ((key_id, kms_key),) = _of_type(template, "AWS::KMS::Key").items()
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert kms_key["Properties"]["EnableKeyRotation"] is True
+        cloudwatch = [
+            statement
+            for statement in kms_key["Properties"]["KeyPolicy"]["Statement"]
+            if statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        ]
+        assert [(s["Effect"], sorted(_listed(s["Action"]))) for s in cloudwatch] == [
+            ("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])
+        ]
+        (policy,) = [res["Properties"] for res in _of_type(template, "AWS::SNS::TopicPolicy").values()]
+        (deny,) = policy["PolicyDocument"]["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert policy["Topics"] == [{"Ref": topic_id}]
+        assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+    assert not _of_type(templates["default"], "AWS::SNS::Subscription")
+    ((_, subscription),) = _of_type(templates["locked"], "AWS::SNS::Subscription").items()
+    (locked_topic,) = _of_type(templates["locked"], "AWS::SNS::Topic")
+    expected = {"Protocol": "email", "Endpoint": ALARM_EMAIL, "TopicArn": {"Ref": locked_topic}}
+    assert subscription["Properties"] == expected
 
 
 def test_secret_mode_reads_the_secret_requires_a_headroom_key_and_locks_urls(
@@ -268,5 +306,8 @@ def test_context_values_are_parsed_and_checked(tmp_path: Path) -> None:
         options_from_context({"memory": "lots"})
     with pytest.raises(StackOptionError, match="logRetentionDays"):
         options_from_context({"logRetentionDays": 31})
+    assert options_from_context({"alarmEmail": ALARM_EMAIL}).alarm_email == ALARM_EMAIL
+    with pytest.raises(StackOptionError, match="alarmEmail"):
+        options_from_context({"alarmEmail": "a@example.com,b@example.com"})
     with pytest.raises(StackOptionError, match="build_deps"):
         StackOptions(code_dir=tmp_path / "missing", deps_layer_dir=tmp_path).check_assets()
