@@ -1,5 +1,6 @@
-"""Which rows of a large JSON table a lossy pass keeps: errors, outliers, rows the query asks about, rows that
-match learned keep-patterns, and the first and last row."""
+"""Which rows of a large JSON table a lossy pass keeps: errors (failing exit codes included), rows whose state
+differs from the usual one, outliers, rows the query asks about, rows that match learned keep-patterns, and the
+first and last row."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ _ERROR_VALUE = re.compile(
     re.I,
 )
 _ERROR_KEYS = frozenset({"error", "errors", "exception", "err", "error_message", "stacktrace", "traceback"})
+_EXIT_KEYS = frozenset({"exit_code", "exitcode", "returncode", "return_code", "exit_status"})
+_STATE_KEYS = frozenset({"state", "status", "phase", "health", "conclusion", "outcome", "result"})
+_MAX_STATE_VALUES = 6
 _MAX_ERRORS = 30
 _MAX_RELEVANT = 8
 _MAX_OUTLIERS = 10
@@ -35,8 +39,11 @@ class Row:
 
 
 def _is_error(path: tuple[str, ...], value: Any) -> bool:
-    if path[-1].lower() in _ERROR_KEYS:
+    key = path[-1].lower()
+    if key in _ERROR_KEYS:
         return value not in (None, "", [], {}, False, 0)
+    if key in _EXIT_KEYS:
+        return isinstance(value, int) and not isinstance(value, bool) and value != 0
     return isinstance(value, str) and len(value) <= 24 and bool(_ERROR_VALUE.match(value))
 
 
@@ -59,6 +66,24 @@ def _categorical_outliers(rows: list[Row]) -> list[int]:
         rare = {v for v, c in counts.items() if c <= max(1, n // 10)}
         found.extend(i for i, v in values if str(v) in rare)
     return sorted(set(found))
+
+
+def _state_changes(rows: list[Row]) -> list[int]:
+    """Rows whose state (`state`, `status`, `phase`, ...) differs from the state most rows are in: a pending
+    alert among firing ones, a failed step among completed ones."""
+    columns: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for i, row in enumerate(rows):
+        for path, value in row.fields.items():
+            if path[-1].lower() in _STATE_KEYS and isinstance(value, str) and len(value) <= 24:
+                columns.setdefault(path, []).append((i, value))
+    found: set[int] = set()
+    for values in columns.values():
+        counts = Counter(value for _, value in values)
+        if not 2 <= len(counts) <= _MAX_STATE_VALUES:
+            continue
+        usual = min(counts, key=lambda value: (-counts[value], value))
+        found.update(i for i, value in values if value != usual)
+    return sorted(found)
 
 
 def _numeric_outliers(rows: list[Row], query: str) -> list[int]:
@@ -91,7 +116,8 @@ def select_rows(rows: list[Row], ctx: CompressionContext, forced: set[int]) -> s
     scores = bm25_scores([row.text for row in rows], ctx.query, split_camel=True)
     by_relevance = sorted(range(len(rows)), key=lambda i: (-scores[i], i))
     rank = {i: r for r, i in enumerate(by_relevance)}
-    errors = [i for i, row in enumerate(rows) if any(_is_error(p, v) for p, v in row.fields.items())]
+    errors = {i for i, row in enumerate(rows) if any(_is_error(p, v) for p, v in row.fields.items())}
+    errors.update(_state_changes(rows))
     keep.update(sorted(errors, key=lambda i: rank[i])[:_MAX_ERRORS])
     best = max(scores, default=0.0)
     keep.update(top_indices(scores, _MAX_RELEVANT, min_score=best * _RELEVANT_SHARE))
