@@ -3,7 +3,8 @@
 First pass: keep the message, file headers, hunk headers and every changed line; unchanged context lines go,
 and each hunk header says how many it lost. When that is still large, keep the hunks most relevant to the
 query (all hunks of files the query names), drop the rest behind a marker that counts them and still shows
-their definition lines (`+def f(`, `-class C`), and trim very large kept hunks to their relevant lines.
+their gist (definition lines such as `+def f(` and one-key replacements such as `-  name="a",` / `+  name="b",`),
+and trim very large kept hunks to their relevant lines and that same gist.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _CHANGELOG = re.compile(r"(?:^|/)(?:changelog|changes|news|release[-_]?notes)\b"
 _CHANGELOG_HUNK_CHARS = 1_000
 _MIN_TRIM_CHARS = 600
 _TRIM_LINE_CHARS = 60
+_REPLACEMENT_LINE_CHARS = 100
+# A changed line's key: its indentation and the name before `=`, `:` or `(` (`    name=`, `  timeout:`).
+_KEYED_LINE = re.compile(r"^([+-])(\s*[\w.]+\s*[=:(])")
 _DEFINITION = re.compile(
     r"^[+-]\s*(?:export\s+|pub(?:\([\w:]+\))?\s+|public\s+|private\s+|static\s+|async\s+)*"
     r"(?:def|class|func|fn|interface|type|struct|enum|trait|impl|function)\s+[A-Za-z_(<]"
@@ -121,22 +125,44 @@ def _render(segments: list[Segment], keep: set[int] | None, trim: dict[int, int]
 
 
 def _dropped_marker(dropped: list[Hunk]) -> list[str]:
-    """One line counting a run of dropped hunks, then their definition lines (what they add or remove)."""
+    """One line counting a run of dropped hunks, then their gist (definitions and one-key replacements)."""
     if not dropped:
         return []
     added = sum(1 for h in dropped for line in h.changed if line.startswith("+"))
     removed = sum(1 for h in dropped for line in h.changed if line.startswith("-"))
     what = f"hunks (+{added}/-{removed} lines)" if len(dropped) != 1 else f"hunk (+{added}/-{removed} lines)"
-    definitions = [line for h in dropped for line in h.changed if _DEFINITION.match(line)]
-    return [omitted(len(dropped), what), *definitions]
+    return [omitted(len(dropped), what), *(h.changed[i] for h in dropped for i in sorted(_gist(h.changed)))]
+
+
+def _gist(changed: list[str]) -> set[int]:
+    """What a hunk changes, as indices of its own lines: definitions and one-key replacements."""
+    return {i for i, line in enumerate(changed) if _DEFINITION.match(line)} | set(_replacements(changed))
+
+
+def _replacements(changed: list[str]) -> list[int]:
+    """Short lines where the hunk changes one key's value (`-    name="old",` and `+    name="new",`): the
+    key is removed once and added once, so the pair is a rename or a new setting, not a rewritten block."""
+    removed: dict[str, list[int]] = {}
+    added: dict[str, list[int]] = {}
+    for i, line in enumerate(changed):
+        match = _KEYED_LINE.match(line) if len(line) <= _REPLACEMENT_LINE_CHARS else None
+        if match is not None:
+            (removed if match.group(1) == "-" else added).setdefault(match.group(2), []).append(i)
+    pairs: list[int] = []
+    for key, old in removed.items():
+        new = added.get(key, [])
+        if len(old) == 1 and len(new) == 1 and changed[old[0]][1:] != changed[new[0]][1:]:
+            pairs.extend((old[0], new[0]))
+    return pairs
 
 
 def _trimmed(changed: list[str], limit: int, ctx: CompressionContext) -> list[str]:
-    """The first changed lines, definition lines and the lines most relevant to the query; the rest counted."""
+    """The first changed lines, definition lines, one-key replacements and the lines most relevant to the query;
+    the rest counted."""
     scores = bm25_scores(changed, ctx.query, split_camel=True)
     ranked = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     keep = set(range(min(_HUNK_HEAD_LINES, len(changed)))) | set(ranked[:limit])
-    keep.update(i for i, line in enumerate(changed) if _DEFINITION.match(line))
+    keep.update(_gist(changed))
     out: list[str] = []
     skipped = 0
     for i, line in enumerate(changed):

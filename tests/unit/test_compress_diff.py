@@ -24,8 +24,7 @@ def test_corpus_diffs_keep_needles_and_headers(meta_path: Path) -> None:
     result = compress_block(text, ctx)
     out = text if result is None else result.text
     missing = [needle for needle in meta["needles"] if needle not in out]
-    assert len(missing) <= len(meta["needles"]) // 2, missing
-    assert not missing or "hunks (" in out
+    assert not missing, missing
     headers = [line for line in text.split("\n") if line.startswith(("diff --git", "+++ ", "--- a/"))]
     assert all(header in out for header in headers)
     assert compress_block(text, ctx) == result
@@ -47,6 +46,21 @@ def test_format_patch_signature_is_not_part_of_a_hunk() -> None:
     text = f"From abc\nSubject: x\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n{hunk}\n-- \n2.40.0\n"
     result = DiffCompressor().compress(text, CompressionContext())
     assert result is not None and result.text.endswith("-b\n+c\n-- \n2.40.0\n")
+
+
+def _big_diff(hunk: str) -> str:
+    filler = "\n".join(f"+    unrelated_setting_{i} = compute_value({i}, other={i + 1})" for i in range(200))
+    return f"diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n{hunk}\n@@ -1,0 +1,200 @@\n{filler}\n"
+
+
+def test_one_key_replacements_stay_in_trimmed_and_dropped_hunks() -> None:
+    body = "\n".join(f"-        line_{i} = old_value_{i}(x, y, z)" for i in range(200))
+    hunk = f'@@ -500,202 +500,2 @@\n-class Old:\n+class New:\n-    name="old_tool",\n{body}\n+    name="new_tool",'
+    for query in ("which tool was renamed?", "what changed in the unrelated settings?"):
+        result = DiffCompressor().compress(_big_diff(hunk), CompressionContext(query=query))
+        assert result is not None
+        assert '-    name="old_tool",' in result.text and '+    name="new_tool",' in result.text
+        assert "-        line_130 = old_value_130(x, y, z)" not in result.text
 
 
 @pytest.mark.parametrize("text", ["", "no diff here", "@@ broken header @@\n+x", "+" * 100_000])
