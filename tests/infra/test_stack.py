@@ -4,7 +4,6 @@ protection and lifecycle, IAM scoped to the stack's own resources, logs, alarms 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,45 +11,20 @@ from typing import Any
 import pytest
 
 from infra.options import StackOptionError, StackOptions, options_from_context
+from tests.infra.synth import ACCOUNT, REGION, function_properties, of_type, synth_template
 
 pytestmark = pytest.mark.infra
 
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:headroom-keys-AbCdEf"
 ALARM_EMAIL = "oncall@example.com"
-
-
-def _assets(root: Path) -> tuple[Path, Path]:
-    code = root / "function"
-    (code / "handlers").mkdir(parents=True)
-    (code / "handlers" / "api.py").write_text("def handler(event, context):\n    return {}\n")
-    deps = root / "deps" / "python"
-    deps.mkdir(parents=True)
-    (deps / "placeholder.py").write_text("")
-    return code, deps.parent
-
-
-def _synth(root: Path, **choices: Any) -> dict[str, Any]:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    import aws_cdk as cdk
-    from aws_cdk.assertions import Template
-
-    from infra.headroom_stack import HeadroomStack
-
-    app = cdk.App(outdir=str(root / "cdk.out"))
-    code_dir, deps_layer_dir = _assets(root)
-    options = StackOptions(code_dir=code_dir, deps_layer_dir=deps_layer_dir, **choices)
-    stack = HeadroomStack(app, "Headroom-test", options, env=cdk.Environment(account=ACCOUNT, region=REGION))
-    return dict(Template.from_stack(stack).to_json())
 
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     """Two stacks synthesized once: the default (caller keys, public URLs) and a locked-down one."""
     yield {
-        "default": _synth(tmp_path_factory.mktemp("default")),
-        "locked": _synth(
+        "default": synth_template(tmp_path_factory.mktemp("default")),
+        "locked": synth_template(
             tmp_path_factory.mktemp("locked"),
             stage="prod",
             url_auth="AWS_IAM",
@@ -66,23 +40,10 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
     }
 
 
-def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
-
-
-def _function(template: dict[str, Any], handler: str) -> dict[str, Any]:
-    (found,) = [
-        dict(res["Properties"])
-        for res in _of_type(template, "AWS::Lambda::Function").values()
-        if res["Properties"]["Handler"] == handler
-    ]
-    return found
-
-
 def _logical_id(template: dict[str, Any], handler: str) -> str:
     (name,) = [
         name
-        for name, res in _of_type(template, "AWS::Lambda::Function").items()
+        for name, res in of_type(template, "AWS::Lambda::Function").items()
         if res["Properties"]["Handler"] == handler
     ]
     return name
@@ -92,7 +53,7 @@ def test_two_function_urls_buffered_api_and_streaming_proxy(templates: dict[str,
     template = templates["default"]
     urls = {
         res["Properties"]["TargetFunctionArn"]["Fn::GetAtt"][0]: res["Properties"]
-        for res in _of_type(template, "AWS::Lambda::Url").values()
+        for res in of_type(template, "AWS::Lambda::Url").values()
     }
     api, proxy = _logical_id(template, "handlers.api.handler"), _logical_id(template, "handlers/stream/run.sh")
     assert urls[api]["InvokeMode"] == "BUFFERED"
@@ -100,7 +61,7 @@ def test_two_function_urls_buffered_api_and_streaming_proxy(templates: dict[str,
     assert {url["AuthType"] for url in urls.values()} == {"NONE"}
     public = [
         res["Properties"]
-        for res in _of_type(template, "AWS::Lambda::Permission").values()
+        for res in of_type(template, "AWS::Lambda::Permission").values()
         if res["Properties"]["Principal"] == "*"
     ]
     assert {p["Action"] for p in public} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
@@ -108,7 +69,7 @@ def test_two_function_urls_buffered_api_and_streaming_proxy(templates: dict[str,
 
 
 def test_streaming_function_runs_the_web_adapter(templates: dict[str, dict[str, Any]]) -> None:
-    proxy = _function(templates["default"], "handlers/stream/run.sh")
+    proxy = function_properties(templates["default"], "handlers/stream/run.sh")
     env = proxy["Environment"]["Variables"]
     assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
@@ -116,19 +77,19 @@ def test_streaming_function_runs_the_web_adapter(templates: dict[str, dict[str, 
     assert env["AWS_LWA_PORT"] == env["HEADROOM_PORT"]
     adapter = json.dumps(proxy["Layers"])
     assert "753240598075:layer:LambdaAdapterLayerX86" in adapter and "AWS::Region" in adapter
-    api = _function(templates["default"], "handlers.api.handler")
+    api = function_properties(templates["default"], "handlers.api.handler")
     assert "LambdaAdapterLayer" not in json.dumps(api["Layers"]) and len(api["Layers"]) == 1
 
 
 def test_functions_use_the_aws_store_and_the_context_choices(templates: dict[str, dict[str, Any]]) -> None:
-    default = _function(templates["default"], "handlers.api.handler")
+    default = function_properties(templates["default"], "handlers.api.handler")
     assert default["Runtime"] == "python3.12" and default["Architectures"] == ["x86_64"]
     assert default["MemorySize"] == 1024 and default["Timeout"] == 900
     assert "ReservedConcurrentExecutions" not in default
     env = default["Environment"]["Variables"]
     assert env["HEADROOM_STORE"] == "aws" and env["HEADROOM_AWS_TABLE_PREFIX"] == "headroom-dev"
-    assert env["HEADROOM_AWS_BUCKET"] == {"Ref": next(iter(_of_type(templates["default"], "AWS::S3::Bucket")))}
-    locked = _function(templates["locked"], "handlers/stream/run.sh")
+    assert env["HEADROOM_AWS_BUCKET"] == {"Ref": next(iter(of_type(templates["default"], "AWS::S3::Bucket")))}
+    locked = function_properties(templates["locked"], "handlers/stream/run.sh")
     assert locked["MemorySize"] == 2048 and locked["Timeout"] == 600
     assert locked["ReservedConcurrentExecutions"] == 50
     assert locked["Environment"]["Variables"]["HEADROOM_AWS_TABLE_PREFIX"] == "headroom-prod"
@@ -137,7 +98,7 @@ def test_functions_use_the_aws_store_and_the_context_choices(templates: dict[str
 def test_tables_match_the_store_key_schema_with_ttl_and_pitr(templates: dict[str, dict[str, Any]]) -> None:
     tables = {
         res["Properties"]["TableName"]: res["Properties"]
-        for res in _of_type(templates["default"], "AWS::DynamoDB::Table").values()
+        for res in of_type(templates["default"], "AWS::DynamoDB::Table").values()
     }
     names = {f"headroom-dev-{n}" for n in ("counters", "savings", "responses", "conversations", "toin")}
     assert set(tables) == names
@@ -157,7 +118,7 @@ def test_tables_match_the_store_key_schema_with_ttl_and_pitr(templates: dict[str
 def test_bucket_is_private_encrypted_tls_only_and_expires_blobs(templates: dict[str, dict[str, Any]]) -> None:
     for key, days in (("default", 7), ("locked", 4)):
         template = templates[key]
-        (bucket,) = [res["Properties"] for res in _of_type(template, "AWS::S3::Bucket").values()]
+        (bucket,) = [res["Properties"] for res in of_type(template, "AWS::S3::Bucket").values()]
         assert bucket["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True,
             "BlockPublicPolicy": True,
@@ -169,7 +130,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_blobs(templates: dict[
         rules = bucket["LifecycleConfiguration"]["Rules"]
         expiry = {r["Prefix"]: r["ExpirationInDays"] for r in rules if "Prefix" in r}
         assert expiry == {"ccr/": days, "responses/": days}
-        (policy,) = [res["Properties"] for res in _of_type(template, "AWS::S3::BucketPolicy").values()]
+        (policy,) = [res["Properties"] for res in of_type(template, "AWS::S3::BucketPolicy").values()]
         (deny,) = policy["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -177,7 +138,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_blobs(templates: dict[
 def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         statement
-        for res in _of_type(template, "AWS::IAM::Policy").values()
+        for res in of_type(template, "AWS::IAM::Policy").values()
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
     ]
 
@@ -188,9 +149,9 @@ def _listed(value: Any) -> list[Any]:
 
 def test_iam_is_scoped_to_the_stacks_own_tables_bucket_and_logs(templates: dict[str, dict[str, Any]]) -> None:
     template = templates["default"]
-    tables = set(_of_type(template, "AWS::DynamoDB::Table"))
-    (bucket,) = _of_type(template, "AWS::S3::Bucket")
-    log_groups = set(_of_type(template, "AWS::Logs::LogGroup"))
+    tables = set(of_type(template, "AWS::DynamoDB::Table"))
+    (bucket,) = of_type(template, "AWS::S3::Bucket")
+    log_groups = set(of_type(template, "AWS::Logs::LogGroup"))
     statements = _statements(template)
     assert statements, "the role has a policy"
     for statement in statements:
@@ -207,26 +168,28 @@ def test_iam_is_scoped_to_the_stacks_own_tables_bucket_and_logs(templates: dict[
             assert {r["Fn::GetAtt"][0] for r in resources} <= log_groups, rendered
         else:
             pytest.fail(f"unexpected statement {statement}")
-    role = next(iter(_of_type(template, "AWS::IAM::Role").values()))["Properties"]
+    role = next(iter(of_type(template, "AWS::IAM::Role").values()))["Properties"]
     assert "ManagedPolicyArns" not in role
     assert not any(a.startswith("secretsmanager:") for s in statements for a in _listed(s["Action"]))
 
 
 def test_log_groups_keep_the_chosen_retention(templates: dict[str, dict[str, Any]]) -> None:
     for key, days in (("default", 30), ("locked", 90)):
-        groups = _of_type(templates[key], "AWS::Logs::LogGroup")
+        groups = of_type(templates[key], "AWS::Logs::LogGroup")
         assert len(groups) == 2
         assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {days}
         referenced = {
             f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-            for f in _of_type(templates[key], "AWS::Lambda::Function").values()
+            for f in of_type(templates[key], "AWS::Lambda::Function").values()
         }
         assert referenced == set(groups)
 
 
-def test_alarms_on_errors_throttles_and_duration_for_each_function(templates: dict[str, dict[str, Any]]) -> None:
+def test_alarms_on_errors_throttles_and_duration_for_each_function(
+    templates: dict[str, dict[str, Any]],
+) -> None:
     template = templates["locked"]
-    alarms = [res["Properties"] for res in _of_type(template, "AWS::CloudWatch::Alarm").values()]
+    alarms = [res["Properties"] for res in of_type(template, "AWS::CloudWatch::Alarm").values()]
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for alarm in alarms:
         by_metric.setdefault(alarm["MetricName"], []).append(alarm)
@@ -234,7 +197,7 @@ def test_alarms_on_errors_throttles_and_duration_for_each_function(templates: di
     assert {a["ExtendedStatistic"] for a in by_metric["Duration"]} == {"p99"}
     assert {a["Threshold"] for a in by_metric["Duration"]} == {600 * 800}
     assert all(a["Namespace"] == "AWS/Lambda" and a["TreatMissingData"] == "notBreaching" for a in alarms)
-    functions = set(_of_type(template, "AWS::Lambda::Function"))
+    functions = set(of_type(template, "AWS::Lambda::Function"))
     for metric in ("Errors", "Throttles", "Duration"):
         watched = {a["Dimensions"][0]["Value"]["Ref"] for a in by_metric[metric]}
         assert watched == functions, metric
@@ -243,12 +206,12 @@ def test_alarms_on_errors_throttles_and_duration_for_each_function(templates: di
 def test_every_alarm_notifies_one_encrypted_topic(templates: dict[str, dict[str, Any]]) -> None:
     for key in ("default", "locked"):
         template = templates[key]
-        ((topic_id, topic),) = _of_type(template, "AWS::SNS::Topic").items()
-        alarms = [res["Properties"] for res in _of_type(template, "AWS::CloudWatch::Alarm").values()]
+        ((topic_id, topic),) = of_type(template, "AWS::SNS::Topic").items()
+        alarms = [res["Properties"] for res in of_type(template, "AWS::CloudWatch::Alarm").values()]
         assert len(alarms) == 6
         for alarm in alarms:
             assert alarm["AlarmActions"] == [{"Ref": topic_id}] and alarm["OKActions"] == [{"Ref": topic_id}]
-        ((key_id, kms_key),) = _of_type(template, "AWS::KMS::Key").items()
+        ((key_id, kms_key),) = of_type(template, "AWS::KMS::Key").items()
         assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert kms_key["Properties"]["EnableKeyRotation"] is True
         cloudwatch = [
@@ -259,14 +222,14 @@ def test_every_alarm_notifies_one_encrypted_topic(templates: dict[str, dict[str,
         assert [(s["Effect"], sorted(_listed(s["Action"]))) for s in cloudwatch] == [
             ("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"])
         ]
-        (policy,) = [res["Properties"] for res in _of_type(template, "AWS::SNS::TopicPolicy").values()]
+        (policy,) = [res["Properties"] for res in of_type(template, "AWS::SNS::TopicPolicy").values()]
         (deny,) = policy["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert policy["Topics"] == [{"Ref": topic_id}]
         assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
-    assert not _of_type(templates["default"], "AWS::SNS::Subscription")
-    ((_, subscription),) = _of_type(templates["locked"], "AWS::SNS::Subscription").items()
-    (locked_topic,) = _of_type(templates["locked"], "AWS::SNS::Topic")
+    assert not of_type(templates["default"], "AWS::SNS::Subscription")
+    ((_, subscription),) = of_type(templates["locked"], "AWS::SNS::Subscription").items()
+    (locked_topic,) = of_type(templates["locked"], "AWS::SNS::Topic")
     expected = {"Protocol": "email", "Endpoint": ALARM_EMAIL, "TopicArn": {"Ref": locked_topic}}
     assert subscription["Properties"] == expected
 
@@ -275,11 +238,11 @@ def test_secret_mode_reads_the_secret_requires_a_headroom_key_and_locks_urls(
     templates: dict[str, dict[str, Any]],
 ) -> None:
     locked, default = templates["locked"], templates["default"]
-    assert {u["Properties"]["AuthType"] for u in _of_type(locked, "AWS::Lambda::Url").values()} == {"AWS_IAM"}
-    assert not [p for p in _of_type(locked, "AWS::Lambda::Permission").values() if p["Properties"]["Principal"] == "*"]
+    assert {u["Properties"]["AuthType"] for u in of_type(locked, "AWS::Lambda::Url").values()} == {"AWS_IAM"}
+    assert not [p for p in of_type(locked, "AWS::Lambda::Permission").values() if p["Properties"]["Principal"] == "*"]
     secret_statements = [s for s in _statements(locked) if "secretsmanager:GetSecretValue" in _listed(s["Action"])]
     assert [s["Resource"] for s in secret_statements] == [SECRET_ARN]
-    for function in _of_type(locked, "AWS::Lambda::Function").values():
+    for function in of_type(locked, "AWS::Lambda::Function").values():
         env = function["Properties"]["Environment"]["Variables"]
         assert env["HEADROOM_SECRET_ARN"] == SECRET_ARN and "HEADROOM_PROXY_KEYS" not in env
     assert locked["Outputs"]["HeadroomKeyRequired"]["Value"] == "true"
@@ -287,7 +250,7 @@ def test_secret_mode_reads_the_secret_requires_a_headroom_key_and_locks_urls(
     assert default["Outputs"]["HeadroomKeyRequired"]["Value"] == "false"
     parameter = default["Parameters"]["HeadroomProxyKeys"]
     assert parameter["NoEcho"] is True
-    for function in _of_type(default, "AWS::Lambda::Function").values():
+    for function in of_type(default, "AWS::Lambda::Function").values():
         env = function["Properties"]["Environment"]["Variables"]
         assert env["HEADROOM_PROXY_KEYS"] == {"Ref": "HeadroomProxyKeys"} and "HEADROOM_SECRET_ARN" not in env
 
