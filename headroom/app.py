@@ -3,7 +3,6 @@ Routes are declared here and nowhere else."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +16,6 @@ from headroom.accounting.recorder import Recorder
 from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.savings_file import SavingsFileExporter
 from headroom.accounting.session_stats import SessionStats
-from headroom.accounting.tokens import encoding
 from headroom.config import Settings
 from headroom.learning.toin import Toin
 from headroom.observability.exporters import Exporters
@@ -55,14 +53,10 @@ class _LifespanHooks:
         stores: Stores,
         exporter: SavingsFileExporter | None,
         exporters: Exporters,
-        *,
-        optimize: bool,
     ) -> None:
         self._exporters = exporters
         self._stores = stores
         self._exporter = exporter
-        self._warmup: asyncio.Future[Any] | None = None
-        self._optimize = optimize
         self._lifecycle = lifecycle
         self._upstreams = upstreams
         self._pipeline = pipeline
@@ -72,9 +66,6 @@ class _LifespanHooks:
         if self._exporter is not None:
             self._exporter.start()
         self._exporters.start()
-        # Load the tokenizer off the event loop so readiness is not delayed and the first request does not pay.
-        if self._optimize:
-            self._warmup = asyncio.get_running_loop().run_in_executor(None, encoding)
         self._lifecycle.http_client_open = True
         self._lifecycle.startup_complete = True
 
@@ -136,7 +127,6 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
                 stores,
                 savings_exporter(settings, stores),
                 exporters,
-                optimize=settings.optimize,
             )
         )
     app.req_options.auto_parse_form_urlencoded = False

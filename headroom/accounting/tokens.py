@@ -1,12 +1,15 @@
-"""Offline token counting with tiktoken: the BPE files ship inside the package and are loaded once."""
+"""Offline token counting with tiktoken: the BPE files ship inside the package and are loaded on first use.
+
+An encoding costs ~75 MB and a few hundred ms to load, so nothing loads it at startup and callers decide what they
+can from byte length first (a BPE token is at least one UTF-8 byte: a text of N bytes has at most N tokens)."""
 
 from __future__ import annotations
 
 import functools
-from importlib import resources
+from typing import TYPE_CHECKING
 
-import tiktoken
-from tiktoken.load import load_tiktoken_bpe
+if TYPE_CHECKING:
+    import tiktoken
 
 _PATTERNS = {
     "o200k_base": "|".join(
@@ -51,7 +54,12 @@ _EXPECTED_SHA256 = {
 
 @functools.cache
 def encoding(name: str = "o200k_base") -> tiktoken.Encoding:
-    """The named encoding, built from the shipped BPE file (never downloaded)."""
+    """The named encoding, built from the shipped BPE file (never downloaded) when first asked for."""
+    from importlib import resources
+
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
     path = resources.files("headroom") / "data" / "tiktoken" / f"{name}.tiktoken"
     ranks = load_tiktoken_bpe(str(path), expected_hash=_EXPECTED_SHA256[name])
     return tiktoken.Encoding(name=name, pat_str=_PATTERNS[name], mergeable_ranks=ranks, special_tokens=_SPECIAL[name])
