@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from headroom.pipeline.describe_compressor import looks_like_describe
 from headroom.pipeline.types import ContentKind
 
 _SAMPLE_CHARS = 6144
@@ -42,7 +43,6 @@ _RECORD_START_LINE = re.compile(r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", re.M)
 _RECORD_SCAN_CHARS = 65_536
 _MIN_RECORDS = 3
 _TABLE_SPLIT = re.compile(r"\S+(?: \S+)*")
-_DESCRIBE_LINE = re.compile(r"^\s*[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
 _LS_LINE = re.compile(r"^[dlcbps-][rwxsStT-]{9}[.@+]?\s+\d+")
 
 _LANGUAGE_LINE_STARTS: dict[str, tuple[str, ...]] = {
@@ -193,7 +193,7 @@ def _is_table(lines: list[str]) -> bool:
     if len(header_cells) >= 3 and lines[0].strip() == lines[0].strip().upper() and len(header) >= 3:
         widths = [len(re.split(r"\s{2,}|\t", line.strip())) for line in lines[1:40]]
         return sum(1 for w in widths if w >= len(header_cells) - 2) >= 0.8 * len(widths)
-    return _fraction(lines[:60], _DESCRIBE_LINE) >= 0.4
+    return looks_like_describe(lines)
 
 
 def detect_kind(text: str, tool_name: str = "") -> ContentKind:

@@ -1,5 +1,6 @@
 """CLI table compressor (kubectl get, ps, docker ps, ls -l): keep the header, the rows the query names and the
 rows that stand out (a status unlike the majority, restarts, not-ready counts), verbatim; count the rest by status.
+`kubectl describe` output, the other shape detection calls a table, goes to the describe compressor.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from headroom.pipeline.describe_compressor import DescribeCompressor, looks_like_describe
 from headroom.pipeline.relevance import bm25_scores, top_indices
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
@@ -21,6 +23,7 @@ _KEEP_ALL_CHARS = 2_000
 _KEEP_RELEVANT = 10
 _KEEP_COUNTED = 5
 _MIN_GAIN = 0.10
+_DESCRIBE_SAMPLE_CHARS = 6144
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ class TableCompressor:
     name = "table"
 
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
+        if looks_like_describe([line for line in text[:_DESCRIBE_SAMPLE_CHARS].split("\n") if line.strip()]):
+            return DescribeCompressor().compress(text, ctx)
         lines = text.split("\n")
         table = _find_table(lines)
         if table is None or sum(len(lines[i]) for i in table.rows) <= _KEEP_ALL_CHARS // max(1, ctx.depth):
