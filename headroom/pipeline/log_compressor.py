@@ -18,7 +18,7 @@ from headroom.pipeline.log_templates import (
     facet_values,
     group_lines,
     render,
-    template_key,
+    template_keys,
 )
 from headroom.pipeline.relevance import bm25_scores
 from headroom.pipeline.term_hits import shortlist as shortlist_units
@@ -141,7 +141,7 @@ class LogCompressor:
         if len(lines) < _MIN_LINES:
             return None
         budget = _BUDGETS[2 if ctx.depth >= 2 else 1]
-        keys = [template_key(line) for line in lines]
+        keys = template_keys(lines)
         keep: set[int] = set(range(min(budget.head, len(lines))))
         keep.update(range(max(0, len(lines) - budget.tail), len(lines)))
         in_trace, gap_labels = _keep_traces(lines, keys, keep)
@@ -179,7 +179,8 @@ class LogCompressor:
         starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
         hits = term_hits("\n".join(lines), starts, query)
         taken: Counter[str] = Counter()
-        exact = [i for i in sorted(hits, reverse=True) if any(c.isdigit() for term in hits[i] for c in term)]
+        valued = {term for found in hits.values() for term in found if any(c.isdigit() for c in term)}
+        exact = [i for i in sorted(hits, reverse=True) if not valued.isdisjoint(hits[i])]
         for i in exact:
             if len(taken) >= budget.relevant // 2:
                 break

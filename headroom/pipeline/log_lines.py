@@ -24,6 +24,12 @@ _PROBLEM = re.compile(
     r"\b(?:[Ee]rrors?|[Ff]ail(?:s|ed|ure)?|FAIL(?:ED)?|[Ee]xception|[Dd]enied|[Rr]efused|[Tt]imed out|[Tt]imeout"
     r"|[Uu]nable|[Cc]annot|can't|[Aa]bort(?:ed)?|[Kk]illed|[Uu]nreachable|[Ii]nvalid)\b"
 )
+# Every match of _ERROR (of _PROBLEM) holds one of these words, lower-cased: lines without any skip the regex.
+_ERROR_HINTS = ("error", "exception", "fatal", "critical", "severe", "emerg", "panic", "traceback")
+_PROBLEM_HINTS = (
+    *"error fail exception denied refused timeout unable cannot can't abort killed unreachable invalid".split(),
+    "timed out",
+)
 _FRAME = re.compile(
     r"^\s*at [\w$.<>/\[\]-]+\(|^\s*\.\.\. \d+ (?:more|common frames omitted)|^\s*(?:Caused by|Suppressed): "
 )
@@ -33,11 +39,12 @@ _PY_CHAIN = re.compile(r"^(?:During handling of the above exception|The above ex
 
 def severity(line: str) -> int:
     """ERROR, WARNING, PROBLEM (an error word in an ordinary line) or NORMAL."""
-    if _ERROR.search(line):
+    lowered = line.lower()
+    if any(hint in lowered for hint in _ERROR_HINTS) and _ERROR.search(line):
         return ERROR
-    if _WARNING.search(line):
+    if "warn" in lowered and _WARNING.search(line):
         return WARNING
-    if _PROBLEM.search(line):
+    if any(hint in lowered for hint in _PROBLEM_HINTS) and _PROBLEM.search(line):
         return PROBLEM
     return NORMAL
 

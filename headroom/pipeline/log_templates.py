@@ -21,7 +21,8 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?:(?<=[_=(\s])-|^-)?\d+(?:[.,]\d+)*"), "<N>"),
 )
 _TOKEN = re.compile(r"\s*\S+")
-_DIGITS_TO_NUL = str.maketrans("0123456789", "\x00" * 10)
+# A whole whitespace-delimited token holding an ASCII digit.
+_VARIABLE_TOKEN = re.compile(r"(?<!\S)[^\s0-9]*[0-9]\S*")
 VARIABLE = "#"
 WILDCARD = "<*>"
 _MERGE_SIMILARITY = 0.7
@@ -40,10 +41,11 @@ def mask(token: str) -> str:
     return token
 
 
-def template_key(line: str) -> str:
-    """The line's words with every token that holds a digit replaced by one variable marker."""
-    marked = line.translate(_DIGITS_TO_NUL).split()
-    return " ".join(VARIABLE if "\x00" in token else token for token in marked)
+def template_keys(lines: Sequence[str]) -> list[str]:
+    """Each line's words with every token that holds a digit replaced by one variable marker (one regex pass
+    over the whole text rather than one per line)."""
+    marked = _VARIABLE_TOKEN.sub(VARIABLE, "\n".join(lines)).split("\n")
+    return [" ".join(line.split()) for line in marked]
 
 
 @dataclass(slots=True)
@@ -125,11 +127,12 @@ def render(tokens: LineTokens, indices: Sequence[int]) -> str:
     are, others by their type placeholder (or <*> when the placeholders differ too)."""
     first = tokens(indices[0])
     columns = list(zip(*(tokens(i) for i in indices), strict=True))
-    if all(all(value == column[0] for value in column) for column in columns):
+    uniform = [column.count(column[0]) == len(column) for column in columns]
+    if all(uniform):
         return tokens.lines[indices[0]]
     out: list[str] = []
-    for token, column in zip(first, columns, strict=True):
-        if all(value == token for value in column):
+    for token, column, same in zip(first, columns, uniform, strict=True):
+        if same:
             out.append(token)
             continue
         space = token[: len(token) - len(token.lstrip())]
