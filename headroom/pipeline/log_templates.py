@@ -21,8 +21,7 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?:(?<=[_=(\s])-|^-)?\d+(?:[.,]\d+)*"), "<N>"),
 )
 _TOKEN = re.compile(r"\s*\S+")
-# A whole whitespace-delimited token holding an ASCII digit.
-_VARIABLE_TOKEN = re.compile(r"(?<!\S)[^\s0-9]*[0-9]\S*")
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 VARIABLE = "#"
 WILDCARD = "<*>"
 _MERGE_SIMILARITY = 0.7
@@ -42,10 +41,18 @@ def mask(token: str) -> str:
 
 
 def template_keys(lines: Sequence[str]) -> list[str]:
-    """Each line's words with every token that holds a digit replaced by one variable marker (one regex pass
-    over the whole text rather than one per line)."""
-    marked = _VARIABLE_TOKEN.sub(VARIABLE, "\n".join(lines)).split("\n")
-    return [" ".join(line.split()) for line in marked]
+    """Each line's words with every token that holds a digit replaced by one variable marker. Lines that differ
+    only in their digits share a key, which is worked out once for all of them."""
+    shapes = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO).split(b"\n")
+    by_shape: dict[bytes, str] = {}
+    keys: list[str] = []
+    for shape in shapes:
+        key = by_shape.get(shape)
+        if key is None:
+            words = shape.decode("utf-8", "surrogatepass").split()
+            key = by_shape[shape] = " ".join(VARIABLE if "0" in word else word for word in words)
+        keys.append(key)
+    return keys
 
 
 @dataclass(slots=True)
