@@ -3,6 +3,7 @@ first line of each doc comment) while eliding the bodies of functions the query 
 
 Elided bodies leave a marker that keeps the structure valid-looking (`...  # [… 12 lines omitted]` in Python,
 `{ /* [… 12 lines omitted] */ }` in brace languages). Unknown languages and badly broken parses return None.
+Line-numbered code (an agent's file read) is compressed without its numbers, which are then put back on.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 
 from headroom.pipeline.code_languages import LanguageSpec, fallback_for, parser_for, spec_for
+from headroom.pipeline.code_numbered import Segment, renumber, split_numbered
 from headroom.pipeline.code_outline import Outline, OutlineReader, Span
 from headroom.pipeline.code_selection import Selection, select_bodies
 from headroom.pipeline.code_trim import Cut
@@ -33,24 +35,39 @@ class CodeCompressor:
     name = "code"
 
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
-        if not ctx.code_aware or text.count("\n") < _MIN_LINES:
+        if not ctx.code_aware:
             return None
-        spec = spec_for(ctx.language_hint or detect_language(text, ctx.tool_name))
-        if spec is None:
+        numbered = split_numbered(text)
+        code = text if numbered is None else numbered.code
+        planned = _plan(code, ctx)
+        if planned is None:
             return None
-        source = text.encode("utf-8")
-        parsed = _parse(spec, source)
-        if parsed is None:
-            return None
-        spec, outline = parsed
-        selection = select_bodies(spec, outline.symbols, source, ctx.query, ctx.keep_patterns, ctx.depth)
-        edits = _edits(spec, outline, selection, source)
-        if not edits:
-            return None
-        result = _apply(source, edits).decode("utf-8")
+        spec, source, edits = planned
+        segments = _segments(source, edits)
+        if numbered is None:
+            result = b"".join(chunk for chunk, _ in segments).decode("utf-8")
+        else:
+            result = renumber(numbered, segments)
         if len(result) >= len(text):
             return None
         return Compressed(text=result, lossless=False, transform=f"code:{spec.name}")
+
+
+def _plan(code: str, ctx: CompressionContext) -> tuple[LanguageSpec, bytes, list[Edit]] | None:
+    """The language, the source bytes and the edits that compress them; None when there is nothing to do."""
+    if code.count("\n") < _MIN_LINES:
+        return None
+    spec = spec_for(ctx.language_hint or detect_language(code, ctx.tool_name))
+    if spec is None:
+        return None
+    source = code.encode("utf-8")
+    parsed = _parse(spec, source)
+    if parsed is None:
+        return None
+    spec, outline = parsed
+    selection = select_bodies(spec, outline.symbols, source, ctx.query, ctx.keep_patterns, ctx.depth)
+    edits = _edits(spec, outline, selection, source)
+    return (spec, source, edits) if edits else None
 
 
 def _parse(spec: LanguageSpec, source: bytes) -> tuple[LanguageSpec, Outline] | None:
@@ -167,15 +184,16 @@ def _comment_edit(run: list[Span], source: bytes) -> Edit | None:
     return run[0].start, end, f"{first_line} {marker}".encode()
 
 
-def _apply(source: bytes, edits: list[Edit]) -> bytes:
-    """Replace each edited range; an edit overlapping an earlier one is dropped."""
-    parts: list[bytes] = []
+def _segments(source: bytes, edits: list[Edit]) -> list[Segment]:
+    """The source with each edited range replaced, as pieces that know where they start in the source (None for
+    a replacement); an edit overlapping an earlier one is dropped."""
+    parts: list[Segment] = []
     position = 0
     for start, end, replacement in edits:
         if start < position:
             continue
-        parts.append(source[position:start])
-        parts.append(replacement)
+        parts.append((source[position:start], position))
+        parts.append((replacement, None))
         position = end
-    parts.append(source[position:])
-    return b"".join(parts)
+    parts.append((source[position:], position))
+    return parts

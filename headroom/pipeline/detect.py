@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from headroom.pipeline.code_numbered import strip_numbers
 from headroom.pipeline.describe_compressor import looks_like_describe
 from headroom.pipeline.types import ContentKind
 
@@ -203,6 +204,9 @@ def detect_kind(text: str, tool_name: str = "") -> ContentKind:
     lines = _sample_lines(body)
     if not lines:
         return ContentKind.TEXT
+    bare = strip_numbers(lines[:_LANGUAGE_SAMPLE_LINES])
+    if bare is not None:
+        return ContentKind.CODE if _language_of(bare, tool_name) else ContentKind.TEXT
     if _is_ndjson(lines) and _TEST_EVENT_JSON.search(sample):
         return ContentKind.TEST_OUTPUT
     if _looks_like_json(sample, lines):
@@ -223,8 +227,10 @@ def detect_kind(text: str, tool_name: str = "") -> ContentKind:
 
 
 def detect_language(text: str, tool_name: str = "") -> str:
-    """The programming language of source text ("python", "go", "rust", ...), or "" when it is not code."""
-    return _language_of(_sample_lines(text), tool_name)
+    """The programming language of source text ("python", "go", "rust", ...), or "" when it is not code; line
+    numbers in front of each line (an agent's file read) are looked past."""
+    lines = _sample_lines(text)
+    return _language_of(strip_numbers(lines[:_LANGUAGE_SAMPLE_LINES]) or lines, tool_name)
 
 
 def _language_of(sample_lines: list[str], tool_name: str) -> str:

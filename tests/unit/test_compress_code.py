@@ -7,6 +7,7 @@ import ast
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from headroom.accounting.tokens import count_tokens
 from headroom.pipeline.code_compressor import CodeCompressor
 from headroom.pipeline.code_languages import parser_for
+from headroom.pipeline.code_numbered import split_numbered
 from headroom.pipeline.router import compress_block
 from headroom.pipeline.types import CompressionContext
 
@@ -328,3 +330,66 @@ def test_c_family_snippet(language: str) -> None:
     assert "static int add(int a, int b) { /* [… 5 lines omitted] */ }" in out
     assert "/* Adds numbers. [… 3 lines omitted] */" in out
     assert 'printf("%d", x);' in out
+
+
+def _numbered(text: str, style: str) -> str:
+    lines = text.split("\n")
+    if style == "arrow":
+        return "\n".join(f"{i + 1:>6}→{line}" for i, line in enumerate(lines[:-1])) + "\n"
+    return "\n".join(f"{i + 1:>6}\t{line}" for i, line in enumerate(lines[:-1])) + "\n"
+
+
+NUMBERED_CASES = [(case, style) for case in PAYLOADS for style in ("arrow", "tab")]
+
+
+@pytest.mark.parametrize(
+    ("case", "style"), NUMBERED_CASES, ids=[f"{case[0]}-{style}" for case, style in NUMBERED_CASES]
+)
+def test_line_numbered_code_keeps_true_numbers(case: tuple[str, str, str, dict[str, object]], style: str) -> None:
+    payload_id, text, language, meta = case
+    numbered = _numbered(text, style)
+    ctx = CompressionContext(query=str(meta["question"]))
+    result = compress_block(numbered, ctx)
+    assert result is not None and result.transform == f"code:{language}", payload_id
+    plain = CodeCompressor().compress(text, replace(ctx, language_hint=language))
+    assert plain is not None
+    separator = "→" if style == "arrow" else "\t"
+    source = text.split("\n")
+    out = result.text.split("\n")
+    assert "\n".join(line.partition(separator)[2] for line in out[:-1]) + "\n" == plain.text
+    numbers = [int(line.partition(separator)[0]) for line in out[:-1] if line.partition(separator)[0].strip()]
+    assert numbers == sorted(set(numbers))
+    exact = 0
+    for line in out[:-1]:
+        number, _, code = line.partition(separator)
+        if not number.strip():
+            assert "omitted]" in code, line
+            continue
+        original = source[int(number) - 1]
+        exact += code == original
+        assert code == original or "omitted]" in code or code.lstrip()[:3] == original.lstrip()[:3], line
+    assert exact > 0.8 * len(numbers)
+    for needle in meta["needles"]:  # type: ignore[attr-defined]
+        assert any(needle in line for line in out), needle
+    assert count_tokens(result.text) < 0.6 * count_tokens(numbered)
+    assert compress_block(numbered, ctx) == result
+
+
+def test_numbered_block_followed_by_other_text() -> None:
+    source = "\n".join(f"def f{i}(x):\n    y = x + {i}\n    z = y * 2\n    w = z - 1\n    return w" for i in range(6))
+    text = _numbered(source + "\n", "arrow") + "\n<system-reminder>file shown in full</system-reminder>\n"
+    out = _compress(text, query="what does f3 return?")
+    assert out.endswith("\n\n<system-reminder>file shown in full</system-reminder>\n")
+    assert "    16→def f3(x):\n    17→    y = x + 3\n" in out
+    assert "    26→def f5(x):\n    27→    ...  # [… 4 lines omitted]\n\n<system-reminder>" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1\tid\tname\n2\t7\tann\n3\t8\tbob\n4\t9\tcid\n",  # a TSV with an index column, not `cat -n`
+        "     1→def f():\n     3→    return 1\n     4→\n",  # numbers that skip
+    ],
+)
+def test_not_line_numbered(text: str) -> None:
+    assert split_numbered(text) is None

@@ -99,3 +99,13 @@ def test_detection_is_fast_on_large_input() -> None:
 
 def test_huge_single_line_is_handled() -> None:
     assert detect_kind("x" * 500_000) is ContentKind.TEXT
+
+
+@pytest.mark.parametrize("separator", ["→", "\t"])
+def test_line_numbered_code_is_code(separator: str) -> None:
+    source = "\n".join(f"def handler_{i}(event):\n    if event is None:\n        return None\n" for i in range(20))
+    text = "\n".join(f"{i + 1:>6}{separator}{line}" for i, line in enumerate(source.split("\n")))
+    assert detect_kind(text) is ContentKind.CODE
+    assert detect_language(text) == "python"
+    prose = "\n".join(f"{i + 1:>6}→This line is plain prose about the weather and the sea." for i in range(40))
+    assert detect_kind(prose) is ContentKind.TEXT
