@@ -1,6 +1,8 @@
 """Cold-start benchmark of the Lambda API handler: `python -X importtime -c "import handlers.api"` and, in fresh
 processes, importing the handler, building the app (`LambdaApp`) and answering the first and second `/livez`
-event; reports the median of several runs and the heaviest imports.
+event; reports the median of several runs, the heaviest imports, and the same phases of a floor (the bare library
+stack: asyncio, Falcon, httpx, pydantic-settings and Mangum serving an empty app) measured interleaved in the same
+run, so that what Headroom itself adds is readable on a loaded machine.
 
 Run from the repository root: `python -m bench.cold_start [--runs 5] [--python PY] [--path DIR ...]`. With
 `--python python3.12 --path layers/build/function --path layers/build/deps/python` it measures the built Lambda
@@ -24,26 +26,45 @@ _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_OUT = _REPO / "bench" / "results" / "cold_start.json"
 TARGET_MS = 300.0
 
-# Runs in a fresh interpreter: every import is paid here, as in a new execution environment.
-_PROBE = """
-import json, sys, time
-t0 = time.perf_counter()
+# Runs in a fresh interpreter: every import is paid here, as in a new execution environment. The two probes differ
+# only in what they import and build; the floor is the bare stack (the libraries the app cannot start without, an
+# empty Falcon app under Mangum), measured interleaved with Headroom so that both see the same machine load.
+_HEADROOM = """
 import handlers.api
 t1 = time.perf_counter()
 from headroom.config import Settings
 app = handlers.api.LambdaApp(Settings(_env_file=None, store="memory", workspace_dir=sys.argv[1], telemetry=False))
+"""
+_FLOOR = """
+import asyncio, falcon.asgi, httpx, pydantic_settings
+t1 = time.perf_counter()
+from mangum import Mangum
+class Live:
+    async def on_get(self, req, resp):
+        resp.media = {"status": "ok"}
+bare = falcon.asgi.App()
+bare.add_route("/livez", Live())
+asyncio.set_event_loop(asyncio.new_event_loop())
+app = Mangum(bare, lifespan="off")
+app.close = lambda: None
+"""
+_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+{setup}
 t2 = time.perf_counter()
-event = {"version": "2.0", "rawPath": "/livez", "rawQueryString": "", "headers": {},
-         "requestContext": {"http": {"method": "GET", "path": "/livez", "sourceIp": "127.0.0.1"}}}
+event = {{"version": "2.0", "rawPath": "/livez", "rawQueryString": "", "headers": {{}},
+         "requestContext": {{"http": {{"method": "GET", "path": "/livez", "sourceIp": "127.0.0.1"}}}}}}
 status = app(event, None)["statusCode"]
 t3 = time.perf_counter()
 app(event, None)
 t4 = time.perf_counter()
 app.close()
 ml = sorted(name for name in ("onnxruntime", "numpy", "tokenizers", "hnswlib", "torch") if name in sys.modules)
-print(json.dumps({"import_ms": (t1 - t0) * 1e3, "build_ms": (t2 - t1) * 1e3, "first_event_ms": (t3 - t2) * 1e3,
-                  "warm_event_ms": (t4 - t3) * 1e3, "status": status, "ml_modules": ml}))
+print(json.dumps({{"import_ms": (t1 - t0) * 1e3, "build_ms": (t2 - t1) * 1e3, "first_event_ms": (t3 - t2) * 1e3,
+                  "warm_event_ms": (t4 - t3) * 1e3, "status": status, "ml_modules": ml}}))
 """
+PROBES = {"headroom": _PROBE.format(setup=_HEADROOM), "floor": _PROBE.format(setup=_FLOOR)}
 
 
 def _env(paths: list[Path]) -> dict[str, str]:
@@ -82,17 +103,23 @@ def import_profile(python: str, paths: list[Path]) -> tuple[dict[str, float], li
     return cumulative, heaviest
 
 
-def cold_starts(python: str, paths: list[Path], runs: int) -> list[dict[str, Any]]:
-    results = []
+def cold_starts(python: str, paths: list[Path], runs: int) -> dict[str, list[dict[str, Any]]]:
+    """`runs` fresh processes of each probe, alternating."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in PROBES}
     with tempfile.TemporaryDirectory(prefix="headroom-cold-") as workspace:
         for _ in range(runs):
-            found = subprocess.run(
-                [python, "-c", _PROBE, workspace], env=_env(paths), cwd=_REPO, capture_output=True, text=True
-            )
-            if found.returncode != 0:
-                raise RuntimeError(f"cold-start probe failed:\n{found.stderr}")
-            results.append(json.loads(found.stdout.strip().splitlines()[-1]))
+            for name, probe in PROBES.items():
+                found = subprocess.run(
+                    [python, "-c", probe, workspace], env=_env(paths), cwd=_REPO, capture_output=True, text=True
+                )
+                if found.returncode != 0:
+                    raise RuntimeError(f"cold-start probe {name} failed:\n{found.stderr}")
+                results[name].append(json.loads(found.stdout.strip().splitlines()[-1]))
     return results
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0] if key.endswith("_ms")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,13 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.path]
     imports_ms, heaviest = import_profile(args.python, paths)
-    runs = cold_starts(args.python, paths, args.runs)
-    median = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key.endswith("_ms")}
+    all_runs = cold_starts(args.python, paths, args.runs)
+    runs, floor_runs = all_runs["headroom"], all_runs["floor"]
+    median, floor = medians(runs), medians(floor_runs)
     cold_ms = median["import_ms"] + median["build_ms"] + median["first_event_ms"]
-    print(f"{'phase (median of ' + str(args.runs) + ')':<34}{'ms':>9}")
+    floor_ms = floor["import_ms"] + floor["build_ms"] + floor["first_event_ms"]
+    print(f"{'phase (median of ' + str(args.runs) + ')':<34}{'ms':>9}{'floor':>9}")
     for key, value in median.items():
-        print(f"{key.removesuffix('_ms').replace('_', ' '):<34}{value:>9.1f}")
-    print(f"{'cold start (import+build+first)':<34}{cold_ms:>9.1f}  target {TARGET_MS:.0f}\n")
+        print(f"{key.removesuffix('_ms').replace('_', ' '):<34}{value:>9.1f}{floor[key]:>9.1f}")
+    print(f"{'cold start (import+build+first)':<34}{cold_ms:>9.1f}{floor_ms:>9.1f}  target {TARGET_MS:.0f}")
+    print(f"{'headroom over the floor':<34}{cold_ms - floor_ms:>9.1f}  ratio {cold_ms / floor_ms:.2f}\n")
     for name, ms in imports_ms.items():
         print(f"{'-X importtime: ' + name:<34}{ms:>9.1f}")
     print(f"{'heaviest packages (self time)':<34}")
@@ -119,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "python": subprocess.run([args.python, "-V"], capture_output=True, text=True).stdout.strip(),
         "pythonpath": [str(p.relative_to(_REPO)) if p.is_relative_to(_REPO) else str(p) for p in paths],
+        "loadavg": os.getloadavg(),
         "runs": runs,
         "median_ms": median,
         "cold_start_ms": cold_ms,
         "target_ms": TARGET_MS,
         "within_target": cold_ms <= TARGET_MS,
+        "floor_runs": floor_runs,
+        "floor_median_ms": floor,
+        "floor_cold_start_ms": floor_ms,
+        "over_floor_ms": cold_ms - floor_ms,
         "importtime_cumulative_ms": imports_ms,
         "heaviest_imports_ms": dict(heaviest),
         "ml_modules_loaded": runs[0]["ml_modules"],
