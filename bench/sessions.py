@@ -1,9 +1,13 @@
 """Sessions benchmark: replays every multi-turn agent trace in the corpus turn by turn, as Claude Code would send
 it (Anthropic Messages, a cache_control breakpoint on the last block), straight to the fake upstream and through
 Headroom in token and cache mode; reports billed input cost at Sonnet prices (cache reads 0.1x, writes 1.25x),
-cache hit rates and the context manager's decisions.
+cache hit rates, turns too short to be cached and the context manager's decisions.
 
-Run from the repository root: `python -m bench.sessions [--corpus PATH] [--out PATH] [--context-limit N]`.
+`--floor` adds a bound: the same replay in process with a compressor that keeps nothing of a block but its CCR
+marker, i.e. the lowest cost any compressor could reach under the cache-safe rules and the current thresholds.
+
+Run from the repository root:
+`python -m bench.sessions [--corpus PATH] [--out PATH] [--context-limit N] [--floor]`.
 """
 
 from __future__ import annotations
@@ -19,14 +23,22 @@ import httpx
 
 from bench.traces import MODEL, Trace, load_trace, turn_requests
 from headroom.accounting.prices import PER_MILLION, price_of
+from headroom.config import Settings
 from headroom.context.cache_accounting import CacheUsage, cache_usage
+from headroom.context.optimizer import RequestOptimizer
+from headroom.pipeline.pipeline import Pipeline
+from headroom.pipeline.types import Compressed, CompressionContext
+from headroom.providers.anthropic import AnthropicProvider
+from headroom.store.memory import memory_stores
 from tests.fakes.processes import FakeUpstream, ProxyProcess
+from tests.fakes.prompt_cache import PromptCache
 
 _REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_CORPUS = _REPO.parent / "shared" / "corpus"
 _DEFAULT_OUT = _REPO / "bench" / "results" / "sessions.json"
 _HEADERS = {"x-api-key": "sk-bench", "anthropic-version": "2023-06-01"}
 MODES = ("token", "cache")
+FLOOR = "floor"
 
 
 @dataclass
@@ -37,6 +49,7 @@ class RunTotals:
     cache_read: int = 0
     cache_write: int = 0
     cost_usd: float = 0.0
+    uncacheable_turns: int = 0
     dropped_messages: int = 0
     volatile_spans: int = 0
     failed_turns: int = 0
@@ -52,6 +65,12 @@ class RunTotals:
             + usage.cache_write_5m * price.cache_write_5m
             + usage.cache_write_1h * price.cache_write_1h
         ) / PER_MILLION
+        # Neither read nor written: the prompt was shorter than the minimum cacheable prefix.
+        self.uncacheable_turns += int(usage.cache_read + usage.cache_write_5m + usage.cache_write_1h == 0)
+
+    def merge(self, other: RunTotals) -> None:
+        for name in ("uncached", "cache_read", "cache_write", "cost_usd", "uncacheable_turns", "dropped_messages"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def hit_rate(self) -> float:
@@ -89,7 +108,30 @@ def _replay(client: httpx.Client, url: str, trace: Trace, session: str) -> RunTo
     return totals
 
 
-def run(corpus: Path, context_limit: int | None) -> list[TraceResult]:
+def _keep_nothing(text: str, ctx: CompressionContext) -> Compressed:
+    """The floor's compressor: a block it is offered keeps nothing but the CCR marker the pipeline appends."""
+    return Compressed(text="", lossless=False, transform="floor")
+
+
+def _replay_floor(trace: Trace, context_limit: int | None) -> RunTotals:
+    """The proxy's optimizer in process (token mode) with `_keep_nothing`, priced by the fake upstream's cache."""
+    settings = Settings(_env_file=None, mode="token", context_limit=context_limit)
+    pipeline = Pipeline(settings, memory_stores(), compress=_keep_nothing)
+    optimizer = RequestOptimizer(settings, pipeline)
+    provider = AnthropicProvider()
+    cache = PromptCache()
+    totals = RunTotals()
+    try:
+        for body in turn_requests(trace):
+            raw = json.dumps(body).encode("utf-8")
+            optimizer.run(provider, body, tenant="bench", conversation=trace.id, raw=raw)
+            totals.add(cache_usage(asdict(cache.account(body))))
+    finally:
+        pipeline.close()
+    return totals
+
+
+def run(corpus: Path, context_limit: int | None, floor: bool = False) -> list[TraceResult]:
     traces = [load_trace(corpus, meta) for meta in sorted((corpus / "agent_traces").glob("*.meta.json"))]
     env = {"HEADROOM_CONTEXT_LIMIT": str(context_limit)} if context_limit else {}
     results: list[TraceResult] = []
@@ -113,6 +155,8 @@ def run(corpus: Path, context_limit: int | None) -> list[TraceResult]:
                 for mode, proxy in proxies.items():
                     upstream.clear()
                     result.modes[mode] = _replay(client, proxy.url, trace, f"{trace.id}-{mode}")
+                if floor:
+                    result.modes[FLOOR] = _replay_floor(trace, context_limit)
                 results.append(result)
     finally:
         for proxy in proxies.values():
@@ -122,38 +166,35 @@ def run(corpus: Path, context_limit: int | None) -> list[TraceResult]:
 
 
 def _hits(totals: RunTotals) -> str:
-    return f"{totals.hit_rate:6.1%} {totals.prefix_hit_rate:6.1%}"
+    return f"{totals.hit_rate:6.1%} {totals.prefix_hit_rate:6.1%} {totals.uncacheable_turns:3}"
 
 
 def _row(name: str, turns: int, without: RunTotals, modes: dict[str, RunTotals]) -> str:
     cells = [f"{name[:40]:40}", f"{turns:5}", f"${without.cost_usd:8.4f}", _hits(without)]
-    for mode in MODES:
-        totals = modes[mode]
+    for mode, totals in modes.items():
         ratio = totals.cost_usd / without.cost_usd if without.cost_usd else 0.0
-        cells += [
-            f"${totals.cost_usd:8.4f}",
-            f"{ratio:6.1%}",
-            _hits(totals),
-            f"{totals.dropped_messages:5}",
-        ]
+        cells += [f"${totals.cost_usd:8.4f}", f"{ratio:6.1%}", _hits(totals)]
+        if mode != FLOOR:
+            cells.append(f"{totals.dropped_messages:5}")
     return " | ".join(cells)
 
 
 def report(results: list[TraceResult]) -> str:
-    head = ["trace".ljust(40), "turns", "cost w/o ", "hit/prefix w/o"]
-    for mode in MODES:
-        head += [f"{mode} cost".ljust(9), "ratio ", "hit/prefix   ", "drops"]
+    """One row per trace and a total; hit/prefix/unc = hit rate, prefix hit rate, turns below the cache minimum."""
+    names = list(results[0].modes) if results else list(MODES)
+    head = ["trace".ljust(40), "turns", "cost w/o ", "hit/prefix/unc w/o "]
+    for mode in names:
+        head += [f"{mode} cost".ljust(9), "ratio ", "hit/prefix/unc     "]
+        if mode != FLOOR:
+            head.append("drops")
     lines = [" | ".join(head)]
     total_without = RunTotals()
-    total_modes = {mode: RunTotals() for mode in MODES}
+    total_modes = {mode: RunTotals() for mode in names}
     for result in results:
         lines.append(_row(result.id, result.turns, result.without, result.modes))
-        for source, target in [(result.without, total_without)] + [(result.modes[m], total_modes[m]) for m in MODES]:
-            target.uncached += source.uncached
-            target.cache_read += source.cache_read
-            target.cache_write += source.cache_write
-            target.cost_usd += source.cost_usd
-            target.dropped_messages += source.dropped_messages
+        total_without.merge(result.without)
+        for mode in names:
+            total_modes[mode].merge(result.modes[mode])
     lines.append(_row("TOTAL", sum(r.turns for r in results), total_without, total_modes))
     return "\n".join(lines)
 
@@ -167,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=_DEFAULT_CORPUS)
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT)
     parser.add_argument("--context-limit", type=int, default=None, help="HEADROOM_CONTEXT_LIMIT for the proxies")
+    parser.add_argument("--floor", action="store_true", help="add the keep-nothing compressor's bound")
     args = parser.parse_args(argv)
-    results = run(args.corpus, args.context_limit)
+    results = run(args.corpus, args.context_limit, floor=args.floor)
     print(report(results))
     payload: dict[str, Any] = {
         "model": MODEL,
