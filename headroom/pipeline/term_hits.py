@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
@@ -33,13 +34,26 @@ def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str
         informative = [min(present, key=lambda term: (counts[term], term))]
     hits: dict[int, set[str]] = {}
     for term in informative:
-        position = lowered.find(term)
-        while position != -1:
-            end = position + len(term)
-            if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
-                hits.setdefault(bisect.bisect_right(starts, position) - 1, set()).add(term)
-            position = lowered.find(term, end)
+        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in _word_positions(lowered, term)):
+            hits.setdefault(unit, set()).add(term)
     return hits
+
+
+def _word_positions(lowered: str, term: str) -> list[int]:
+    """Where `term` occurs in `lowered` as a whole word, scanning on from the end of every occurrence."""
+    if term.isalnum():
+        # A literal-first pattern lets the regex engine skip ahead; an occurrence overlapping an earlier one
+        # follows an alphanumeric character, so scanning every position finds what the loop below finds.
+        pattern = re.compile(f"{re.escape(term)}(?<![^\\W_]{re.escape(term)})(?![^\\W_])")
+        return [match.start() for match in pattern.finditer(lowered)]
+    positions: list[int] = []
+    position = lowered.find(term)
+    while position != -1:
+        end = position + len(term)
+        if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
+            positions.append(position)
+        position = lowered.find(term, end)
+    return positions
 
 
 def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -> set[int]:
