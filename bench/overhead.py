@@ -10,7 +10,6 @@ machine the absolute numbers are noisy; the added-latency rows are differences a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import json
 import os
@@ -22,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from bench.loadgen import post_request, run_load
 from tests.fakes.processes import FakeUpstream, ProxyProcess, ServerProcess, free_port
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -181,39 +182,6 @@ def interleaved_ttfb(direct: str, proxy: str, n: int) -> tuple[list[float], list
     return times["direct"], times["proxy"]
 
 
-async def _load(base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float) -> tuple[int, float]:
-    """`total` POSTs from `concurrency` workers after a short warm-up; (done, seconds). Each worker has its own
-    one-connection AsyncClient: one shared pool of 32 costs the client O(connections) per request in httpcore."""
-    deadline = time.monotonic() + time_limit
-    clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(concurrency)]
-
-    async def run(count: int) -> int:
-        counter = iter(range(count))
-        done = 0
-
-        async def worker(client: httpx.AsyncClient) -> None:
-            nonlocal done
-            for i in counter:
-                if time.monotonic() > deadline:
-                    return
-                response = await client.post("/v1/messages", content=body_for(i), headers=headers_for(i))
-                response.raise_for_status()
-                done += 1
-
-        await asyncio.gather(*(worker(client) for client in clients))
-        return done
-
-    try:
-        await run(2 * concurrency)
-        start = time.perf_counter()
-        done = await run(total)
-        elapsed = time.perf_counter() - start
-    finally:
-        for client in clients:
-            await client.aclose()
-    return done, elapsed
-
-
 def requests_per_second(
     base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float = 60.0
 ) -> float:
@@ -221,9 +189,15 @@ def requests_per_second(
 
 
 def load(base: str, body_for: BodyFactory, concurrency: int, total: int, time_limit: float) -> tuple[int, float]:
-    """(requests done, requests/s) of one bounded load run; bodies are unique across runs (no cache hits)."""
+    """(requests done, requests/s) of one bounded load run from the cheap raw-HTTP client of bench/loadgen.py;
+    bodies are unique across runs (no cache hits)."""
     offset = next(_RUNS) * 10_000_000
-    done, elapsed = asyncio.run(_load(base, lambda i: body_for(i + offset), concurrency, total, time_limit))
+    host = urlsplit(base).netloc
+
+    def request(i: int) -> bytes:
+        return post_request(host, "/v1/messages", headers_for(i), body_for(i + offset))
+
+    done, elapsed = run_load(base, request, concurrency, total, time_limit)
     return done, done / elapsed
 
 
@@ -428,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         value, values = added(runs, 50)
         report.raw["ttfb_added_p50_ms"] = values
         report.add("stream first byte: added p50", value, "ms", "<= 1", value <= 1.0, f"per-repeat {values}")
-        print("throughput (asyncio + httpx.AsyncClient, 1 proxy worker)", flush=True)
+        print("throughput (raw keep-alive HTTP/1.1 client on uvloop, 1 proxy worker)", flush=True)
         throughput_rows(report, fake, pure.url, args.rps_requests, reps, "pure")
         throughput_rows(report, fake, defaults.url, args.rps_requests, reps, "defaults")
         print("memory", flush=True)

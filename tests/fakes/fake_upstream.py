@@ -2,8 +2,10 @@
 JSON and SSE, with scripted failures (errors, mid-stream errors, TCP resets, slow and silent streams), a queue of
 scripted turns, a record of every request and a prompt-cache simulation.
 
-Run it as a subprocess: `python -m tests.fakes.fake_upstream --port 0 --port-file F`. It is raw asyncio + h11,
-so it controls every byte and can reset a connection at any point. Control endpoints live under `/_fake/`.
+Run it as a subprocess: `python -m tests.fakes.fake_upstream --port 0 --port-file F`. It is raw asyncio (uvloop)
+with its own HTTP/1.1 layer (tests/fakes/http1.py), so it controls every byte and can reset a connection at any
+point, and it answers a plain JSON request cheaply enough for the throughput benchmark. Control endpoints live
+under `/_fake/`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import termios
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-import h11
+import httptools
+import uvloop
 
-from tests.fakes import anthropic_wire, chat_wire, openai_wire, responses_wire
+from tests.fakes import anthropic_wire, chat_wire, http1, openai_wire, responses_wire
+from tests.fakes.http1 import Received
 from tests.fakes.prompt_cache import PromptCache
 from tests.fakes.replies import Pause, Reply, Reset, json_reply
 from tests.fakes.scenario import IdSource, Scenario, plan_turn
@@ -36,47 +39,32 @@ _GENERATION_PATHS = {"/messages", "/chat/completions", "/responses"}
 
 
 @dataclass
-class Received:
-    method: str
-    target: str
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> str:
-        return urlsplit(self.target).query
-
-    def header(self, name: str) -> str | None:
-        return next((value for key, value in self.headers if key == name), None)
-
-
-@dataclass
 class FakeState:
     """Everything the fake remembers between requests."""
 
     cache: PromptCache
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[Received, float]] = field(default_factory=list)
     queue: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, request: Received) -> None:
-        self.requests.append(
+        self.requests.append((request, time.time()))
+
+    def recorded(self) -> list[dict[str, Any]]:
+        return [
             {
                 "method": request.method,
                 "path": request.path,
                 "query": request.query,
                 "headers": [list(pair) for pair in request.headers],
                 "body": base64.b64encode(request.body).decode(),
-                "time": time.time(),
+                "time": received_at,
             }
-        )
+            for request, received_at in self.requests
+        ]
 
     def next_scenario(self, request: Received) -> Scenario:
         """The first queued spec whose optional `match` substring occurs in the body, else the headers' scenario."""
-        text = request.body.decode("utf-8", "replace")
+        text = request.body.decode("utf-8", "replace") if self.queue else ""
         for index, spec in enumerate(self.queue):
             if spec.get("match") is None or str(spec["match"]) in text:
                 return Scenario.from_spec(self.queue.pop(index))
@@ -89,7 +77,7 @@ def _is_anthropic(request: Received) -> bool:
 
 def _control(state: FakeState, request: Received) -> Reply:
     if request.path == "/_fake/requests" and request.method == "GET":
-        return json_reply(200, state.requests)
+        return json_reply(200, state.recorded())
     if request.path == "/_fake/requests" and request.method == "DELETE":
         state.requests.clear()
         state.queue.clear()
@@ -191,16 +179,17 @@ async def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, request: Received, reply: Reply) -> bool:
-    """Play a reply; False when the connection must not be reused."""
-    if reply.parts and isinstance(reply.parts[0], Reset):
-        await _reset(writer)
-        return False
-    headers = list(reply.headers)
+async def _send(writer: asyncio.StreamWriter, request: Received, reply: Reply) -> bool:
+    """Play a reply (a plain one in one write with a content-length, a streaming one chunk by chunk); False when
+    the connection must not be reused."""
+    head_only = request.method == "HEAD"
     if not reply.streaming:
-        length = sum(len(part) for part in reply.parts if isinstance(part, bytes))
-        headers.append(("content-length", str(length)))
-    writer.write(conn.send(h11.Response(status_code=reply.status, headers=headers)) or b"")
+        body = b"".join(part for part in reply.parts if isinstance(part, bytes))
+        head = http1.response_head(reply.status, [*reply.headers, ("content-length", str(len(body)))])
+        writer.write(head if head_only else head + body)
+        await writer.drain()
+        return request.keep_alive
+    writer.write(http1.response_head(reply.status, [*reply.headers, ("transfer-encoding", "chunked")]))
     await writer.drain()
     for part in reply.parts:
         if isinstance(part, Reset):
@@ -208,43 +197,29 @@ async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, request: Rec
             return False
         if isinstance(part, Pause):
             await asyncio.sleep(part.ms / 1000)
-        elif request.method != "HEAD":
-            writer.write(conn.send(h11.Data(data=part)) or b"")
+        elif not head_only and part:
+            writer.write(http1.chunk(part))
             await writer.drain()
-    writer.write(conn.send(h11.EndOfMessage()) or b"")
+    writer.write(http1.LAST_CHUNK)
     await writer.drain()
-    return conn.our_state is h11.DONE and conn.their_state is h11.DONE
-
-
-async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> Received | None:
-    head: h11.Request | None = None
-    body = bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(65536))
-        elif isinstance(event, h11.Request):
-            head = event
-        elif isinstance(event, h11.Data):
-            body.extend(event.data)
-        elif isinstance(event, h11.EndOfMessage) and head is not None:
-            headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in head.headers]
-            return Received(head.method.decode(), head.target.decode("latin-1"), headers, bytes(body))
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
+    return request.keep_alive
 
 
 async def _serve_connection(state: FakeState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+    parser = http1.RequestParser()
     try:
-        while True:
+        while data := await reader.read(65536):
             try:
-                request = await _read_request(conn, reader)
-            except h11.RemoteProtocolError:
+                requests = parser.feed(data)
+            except httptools.HttpParserError:
                 return
-            if request is None or not await _send(conn, writer, request, route(state, request)):
-                return
-            conn.start_next_cycle()
+            for request in requests:
+                reply = route(state, request)
+                if reply.parts and isinstance(reply.parts[0], Reset):
+                    await _reset(writer)
+                    return
+                if not await _send(writer, request, reply):
+                    return
     except ConnectionError:
         return
     finally:
@@ -277,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--cache-min-tokens", type=int, default=1024, help="minimum cacheable prefix, in tokens")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.port_file, args.cache_min_tokens))
+    uvloop.run(serve(args.host, args.port, args.port_file, args.cache_min_tokens))
 
 
 if __name__ == "__main__":
