@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping
 
 import httpx
 
 from headroom.config import Settings
 from headroom.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from headroom.proxy.transport import Http11Transport, PoolLimits
 
 HOP_BY_HOP = frozenset(
     {
@@ -49,38 +49,19 @@ def response_headers(headers: httpx.Headers, *, keep_length: bool) -> list[tuple
     return out
 
 
-POOL_SHARDS = 16
-
-
 class Upstreams:
-    """Pooled AsyncClients per upstream base URL, created at startup and closed at shutdown. Each upstream's pool
-    is split into `POOL_SHARDS` clients used in turn: httpcore rescans every connection of a pool (quadratically,
-    with a socket check per idle one) on each request start and finish, so 32 connections in one pool cost more
-    CPU than the proxy's own work; 16 small pools keep that scan short. The connection limits are totals.
-    The shards share one TLS context: building one loads the CA bundle (tens of ms and about a MB each)."""
+    """The upstream base URLs and one pooled HTTP/1.1 transport for all of them (headroom/proxy/transport.py),
+    created at startup and closed at shutdown."""
 
     def __init__(self, settings: Settings) -> None:
-        timeout = httpx.Timeout(
+        self._timeout = httpx.Timeout(
             connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=30.0
-        )
-        limits = httpx.Limits(
-            max_connections=512 // POOL_SHARDS,
-            max_keepalive_connections=128 // POOL_SHARDS,
-            keepalive_expiry=60.0,
-        )
+        ).as_dict()
         self._bases = {
             "anthropic": settings.anthropic_api_url.rstrip("/"),
             "openai": settings.openai_api_url.rstrip("/"),
         }
-        tls = httpx.create_ssl_context(trust_env=False)
-        self._clients = {
-            name: [
-                httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False, trust_env=False)
-                for _ in range(POOL_SHARDS)
-            ]
-            for name in self._bases
-        }
-        self._turn = itertools.count()
+        self._transport = Http11Transport(PoolLimits(max_connections=512, max_keepalive=128, keepalive_expiry=60.0))
 
     def url(self, upstream: str, path: str, query: str) -> str:
         base = self._bases[upstream]
@@ -98,11 +79,15 @@ class Upstreams:
         body: bytes | None,
     ) -> httpx.Response:
         """Send the request and return the response with its body still unread (a stream)."""
-        shards = self._clients[upstream]
-        client = shards[next(self._turn) % len(shards)]
-        request = client.build_request(method, self.url(upstream, path, query), headers=headers, content=body)
+        request = httpx.Request(
+            method,
+            self.url(upstream, path, query),
+            headers=headers,
+            content=body,
+            extensions={"timeout": self._timeout},
+        )
         try:
-            return await client.send(request, stream=True)
+            return await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream {upstream} timed out ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
@@ -111,9 +96,7 @@ class Upstreams:
             raise UpstreamUnreachable(f"upstream {upstream} failed: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:
-        for shards in self._clients.values():
-            for client in shards:
-                await client.aclose()
+        await self._transport.aclose()
 
 
 def translate_stream_error(exc: httpx.HTTPError) -> UpstreamError:
