@@ -1,5 +1,7 @@
 """JSON compressor: fold arrays of objects into tables losslessly, then keep only the rows that matter when
 the fold is still large (errors, outliers, rows the query asks about, first and last, and counts of the rest).
+The messages of a conversation (rows with a `role`, and their content blocks) are not dropped for being off the
+query: every turn tells part of the story, so all but huge ones stay, their long strings compressed.
 
 Rows are printed as JSON objects in the source's own separator style, so `"key":value` pairs read exactly as
 they did in the original.
@@ -25,6 +27,9 @@ _LOSSLESS_SHARE_CAP = 4
 _KEEP_ALL_ROWS = 12
 _KEEP_ALL_ROW_CHARS = 4_000
 _LONG_STRING_CHARS = 2_000
+_MESSAGE_ROW_CHARS = 1_000
+_MAX_MESSAGE_CHARS = 8_000
+_ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer", "model"})
 _MIN_GAIN = 0.10
 
 
@@ -195,6 +200,7 @@ def _parse(text: str) -> tuple[_Style, Any, list[_Prepared]] | None:
 def _select(tables: list[_Prepared], ctx: CompressionContext) -> dict[str, set[int]]:
     """Rows each table keeps in a lossy pass; children first, so parents of kept rows are kept too."""
     kept: dict[str, set[int]] = {}
+    conversations = [p.table.name for p in tables if _has_roles(p.table)]
     budget_rows = _KEEP_ALL_ROWS // max(1, ctx.depth)
     budget_chars = _KEEP_ALL_ROW_CHARS // max(1, ctx.depth)
     for prepared in reversed(tables):
@@ -206,9 +212,26 @@ def _select(tables: list[_Prepared], ctx: CompressionContext) -> dict[str, set[i
                 for (index, _), row_text, fields in zip(table.rows, prepared.texts, prepared.row_fields(), strict=True)
             ]
             kept[table.name] = select_rows(rows, ctx, {i for i, r in enumerate(rows) if r.index in needed})
+            if _is_messages(prepared, conversations):
+                kept[table.name].update(i for i, text in enumerate(prepared.texts) if len(text) <= _MAX_MESSAGE_CHARS)
         else:
             kept[table.name] = set(range(len(table.rows)))
     return kept
+
+
+def _has_roles(table: Table) -> bool:
+    """Whether the table's rows are chat messages (`"role": "user"`, `"assistant"`, `"tool"`, ...)."""
+    roles = {role for _, row in table.rows if isinstance(role := row.get("role"), str)}
+    common = table.common.get(("role",))
+    return bool(roles & _ROLES) or (isinstance(common, str) and common in _ROLES)
+
+
+def _is_messages(prepared: _Prepared, conversations: list[str]) -> bool:
+    """Long rows of a conversation table or of a table nested in one (a message's content blocks)."""
+    name = prepared.table.name
+    if not any(name == parent or name.startswith(parent + ".") for parent in conversations):
+        return False
+    return sum(map(len, prepared.texts)) >= _MESSAGE_ROW_CHARS * len(prepared.texts)
 
 
 def _parents_needed(table: Table, tables: list[_Prepared], kept: dict[str, set[int]]) -> set[tuple[int, ...]]:

@@ -12,6 +12,7 @@ from headroom.accounting.tokens import count_tokens
 from headroom.pipeline.detect import split_preamble
 from headroom.pipeline.json_compressor import JsonCompressor
 from headroom.pipeline.json_tables import build_tables, leaves, nest
+from headroom.pipeline.router import compress_block
 from headroom.pipeline.types import CompressionContext
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -104,6 +105,41 @@ def test_rows_with_a_failing_exit_code_are_kept() -> None:
     assert result is not None and "omitted]" in result.text
     assert all(f'"command": "step {i}",' in result.text for i in failed)
     assert '"command": "step 41",' not in result.text
+
+
+TRACES = sorted((CORPUS / "agent_traces").glob("*.meta.json"))
+
+
+@pytest.mark.parametrize("meta_path", TRACES, ids=[m.name.split(".")[0] for m in TRACES])
+def test_agent_traces_keep_needles_visible(meta_path: Path) -> None:
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    text = (CORPUS / "agent_traces" / meta["payload_file"]).read_text(encoding="utf-8")
+    ctx = CompressionContext(query=meta["question"])
+    result = compress_block(text, ctx)
+    assert result is not None
+    assert [n for n in meta["needles"] if n not in result.text] == []
+    assert count_tokens(result.text) < 0.5 * count_tokens(text)
+    assert compress_block(text, ctx) == result
+
+
+def _conversation(with_roles: bool) -> str:
+    messages: list[dict[str, Any]] = []
+    for i in range(40):
+        note = f"step {i}: " + "\n".join(f"checked item {i}-{k} and it looked fine" for k in range(80))
+        messages.append({"role": "tool" if i % 2 else "assistant", "content": note})
+    messages[17]["content"] = "step 17:\n" + "nothing to see here\n" * 120 + "quota exhausted for bucket archive-7"
+    if not with_roles:
+        messages = [{"kind": m["role"], "body": m["content"]} for m in messages]
+    return json.dumps(messages)
+
+
+def test_conversation_turns_are_never_dropped_for_relevance() -> None:
+    ctx = CompressionContext(query="what went wrong with the upload?")
+    result = compress_block(_conversation(with_roles=True), ctx)
+    assert result is not None and "quota exhausted for bucket archive-7" in result.text
+    assert "omitted]" not in result.text.split("\n", 1)[1].split("#", 1)[0]
+    plain = compress_block(_conversation(with_roles=False), ctx)
+    assert plain is not None and "quota exhausted for bucket archive-7" not in plain.text
 
 
 def test_keep_patterns_keep_matching_rows() -> None:
