@@ -6,6 +6,7 @@ logs, JSON items, table rows and prose.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -35,8 +36,10 @@ def terms(text: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def query_terms(query: str) -> frozenset[str]:
-    """Distinct informative terms of a query (stopwords and one-letter terms removed)."""
+    """Distinct informative terms of a query (stopwords and one-letter terms removed). Cached: every block of a
+    request, and every string nested in a JSON block, is scored against the same query."""
     return frozenset(t for t in terms(query) if t not in STOPWORDS and len(t) > 1)
 
 
@@ -64,6 +67,7 @@ def _word_starts_at(low: str, at: int) -> bool:
     return before < 0 or low[before] not in _WORD_CHARS
 
 
+@functools.lru_cache(maxsize=64)
 def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], Counter[str]]:
     """A function counting how often each query term occurs among `terms(unit)`, without tokenizing units.
 
@@ -85,7 +89,7 @@ def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], 
 
     def count(unit: str) -> Counter[str]:
         low = unit.lower()
-        camel = split_camel and len(low) == len(unit)
+        camel = split_camel and len(low) == len(unit) and not unit.islower()
         found: Counter[str] = Counter()
         for term, pattern in simple:
             if term in low:
