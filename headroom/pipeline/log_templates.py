@@ -11,14 +11,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?"), "<TS>"),
-    (re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?"), "<TS>"),
-    (re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)$"), "<TS>"),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<IP>"),
-    (re.compile(r"0x[0-9a-fA-F]+|\b(?=\d*[a-fA-F])(?=[a-fA-F]*\d)[0-9a-fA-F]{10,}\b"), "<HEX>"),
-    (re.compile(r"(?:(?<=[_=(\s])-|^-)?\d+(?:[.,]\d+)*"), "<N>"),
+# (pattern, placeholder, a string every match holds: tokens without it skip the pattern)
+_MASKS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?"), "<TS>", "-"),
+    (re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?"), "<TS>", ":"),
+    (re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)$"), "<TS>", ""),
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>", "-"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<IP>", "."),
+    (re.compile(r"0x[0-9a-fA-F]+|\b(?=\d*[a-fA-F])(?=[a-fA-F]*\d)[0-9a-fA-F]{10,}\b"), "<HEX>", ""),
+    (re.compile(r"(?:(?<=[_=(\s])-|^-)?\d+(?:[.,]\d+)*"), "<N>", ""),
 )
 _TOKEN = re.compile(r"\s*\S+")
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
@@ -35,8 +36,11 @@ _MIN_MERGE_TOKENS = 4
 
 def mask(token: str) -> str:
     """The token with each variable-looking field replaced by its type placeholder (<TS>, <IP>, <N>, ...)."""
-    for pattern, placeholder in _MASKS:
-        token = pattern.sub(placeholder, token)
+    if token.isdecimal():
+        return "<N>"  # a plain number: of the patterns only <N> matches it
+    for pattern, placeholder, hint in _MASKS:
+        if hint in token:
+            token = pattern.sub(placeholder, token)
     return token
 
 
