@@ -1,5 +1,6 @@
 """One request's optimization as a single synchronous call (the service runs it in a worker thread):
-TOIN's frozen keep-rules → the compression pipeline → TOIN observations → the context window → the cache aligner."""
+repeated outputs folded → TOIN's frozen keep-rules → the compression pipeline → TOIN observations → the context
+window → the cache aligner."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from headroom.ccr import markers
 from headroom.config import Settings
 from headroom.context.cache_accounting import CacheTracker, prefix_print
 from headroom.context.cache_aligner import volatile_spans
+from headroom.context.repeats import RepeatFolder
 from headroom.context.window import ContextManager
 from headroom.learning.toin import Toin
 from headroom.pipeline.pipeline import OptimizeResult, Pipeline
@@ -22,6 +24,9 @@ class RequestOptimizer:
         self.toin = Toin(pipeline.stores, settings.ccr_ttl)
         self.context = ContextManager(settings, pipeline.stores, pipeline, self.toin.learned_importance)
         self.cache = CacheTracker(pipeline.stores.conversations, settings.ccr_ttl)
+        self.repeats = RepeatFolder(
+            pipeline.stores, settings.min_compress_tokens * 3, settings.ccr_ttl, pipeline.tokens
+        )
 
     def worth_trying(self, provider: Provider, body: JSONObject, size: int) -> bool:
         """Cheap pre-check: an agent request (it has tools), a block worth compressing, or a body that might
@@ -38,12 +43,14 @@ class RequestOptimizer:
         volatile = len(volatile_spans(body))
         client_print = prefix_print(body) if provider.name == "anthropic" else None
         originals = self._compressible(provider, body)
+        folded = self.repeats.fold(provider, body, tenant=tenant, conversation=conversation)
         result = self._pipeline.optimize(
             provider, body, tenant=tenant, conversation=conversation, keep_patterns=self.toin.rules_for(conversation)
         )
         compressed = {h: originals[h] for h in result.ccr_hashes if h in originals}
         if compressed:
             self.toin.observe_compressions(tenant, compressed)
+        folded.merge_into(result)
         result.context = self.context.fit(
             provider,
             body,
@@ -54,7 +61,7 @@ class RequestOptimizer:
             optimized=result,
         )
         result.context.cache_volatile = volatile
-        if _has_tools(body):
+        if _has_tools(body) or result.has_markers:
             # The retrieval tool joins an agent's tools from its first request: appending it later, when the
             # first marker appears, would change the very start of the cached prefix (tools come first).
             self._pipeline.keep_retrieval_tool(provider, body, conversation, result)
