@@ -51,6 +51,8 @@ def split_numbered(text: str) -> NumberedCode | None:
 
 def strip_numbers(lines: Sequence[str]) -> list[str] | None:
     """Sampled lines without their number prefixes when nearly all of them are numbered, else None."""
+    if sum(1 for line in lines[:_MIN_LINES] if _NUMBERED.match(line)) < _MIN_LINES - 1:
+        return None
     stripped = [_NUMBERED.sub("", line, count=1) for line in lines]
     numbered = sum(1 for line, bare in zip(lines, stripped, strict=True) if len(bare) < len(line))
     if numbered < _MIN_LINES or numbered < _DETECT_SHARE * len(lines):
