@@ -18,6 +18,7 @@ DESCRIBE_LINE = re.compile(r"^\s*[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
 _DESCRIBE_SHARE = 0.4
 _DESCRIBE_SAMPLE_LINES = 60
 _CONTINUATION_INDENT = 12
+_MIN_KEYS = 3
 _KEY = re.compile(r"^(\s*)([A-Za-z][\w .()/-]{0,40}):(?:\s|$)")
 _UNDERLINE = re.compile(r"^\s*-{2,}(?:\s+-{2,})+\s*$")
 _COLUMN = re.compile(r"\S+(?: \S+)*")
@@ -43,7 +44,7 @@ def looks_like_describe(lines: list[str]) -> bool:
     sample = lines[:_DESCRIBE_SAMPLE_LINES]
     found = sum(1 for line in sample if DESCRIBE_LINE.match(line, 0, 400))
     continued = sum(1 for line in sample if _indent(line) >= _CONTINUATION_INDENT and ":" not in line)
-    return bool(sample) and found >= _DESCRIBE_SHARE * (len(sample) - continued)
+    return found >= _MIN_KEYS and found >= _DESCRIBE_SHARE * (len(sample) - continued)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from headroom.accounting.tokens import count_tokens
+from headroom.pipeline.describe_compressor import DescribeCompressor
 from headroom.pipeline.detect import detect_kind, split_preamble
 from headroom.pipeline.table_compressor import TableCompressor
 from headroom.pipeline.types import CompressionContext, ContentKind
@@ -140,3 +141,12 @@ def test_kubectl_describe_keeps_rows_the_query_names() -> None:
     result = TableCompressor().compress(text, CompressionContext(query="how long did pulling take in 41ms?"))
     assert result is not None and "in 41ms" in result.text
     assert detect_kind(text) is ContentKind.TABLE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "Name:  x\nStatus:  Running\n", "Events:\n  Type  Reason\n", "Conditions:\n  Type\n" * 50, "ü" * 5_000],
+)
+def test_describe_odd_input_does_not_crash(text: str) -> None:
+    result = DescribeCompressor().compress(text, CompressionContext(query="status?"))
+    assert result is None or len(result.text) < len(text)
