@@ -175,7 +175,7 @@ class DescribeCompressor:
         chosen = top_indices(scores, _KEEP_RELEVANT // max(1, ctx.depth), min_score=best * _RELEVANT_SHARE)
         keep.update(droppable[k] for k in chosen)
         result = _render(lines, keep, owner)
-        if len(result) > (1 - _MIN_GAIN) * len(text):
+        if len(result) >= (1 - _MIN_GAIN) * len(text):
             return None
         return Compressed(text=result, lossless=False, transform="table_describe")
 
