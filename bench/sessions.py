@@ -50,6 +50,7 @@ class RunTotals:
     cache_write: int = 0
     cost_usd: float = 0.0
     uncacheable_turns: int = 0
+    proxy_busts: int = 0
     dropped_messages: int = 0
     volatile_spans: int = 0
     failed_turns: int = 0
@@ -69,7 +70,15 @@ class RunTotals:
         self.uncacheable_turns += int(usage.cache_read + usage.cache_write_5m + usage.cache_write_1h == 0)
 
     def merge(self, other: RunTotals) -> None:
-        for name in ("uncached", "cache_read", "cache_write", "cost_usd", "uncacheable_turns", "dropped_messages"):
+        for name in (
+            "uncached",
+            "cache_read",
+            "cache_write",
+            "cost_usd",
+            "uncacheable_turns",
+            "proxy_busts",
+            "dropped_messages",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
@@ -106,6 +115,12 @@ def _replay(client: httpx.Client, url: str, trace: Trace, session: str) -> RunTo
         totals.dropped_messages += int(response.headers.get("x-headroom-context-dropped", "0"))
         totals.volatile_spans += int(response.headers.get("x-headroom-cache-volatile", "0"))
     return totals
+
+
+def _proxy_busts(client: httpx.Client, url: str) -> int:
+    """The proxy's count of cache busts it caused (a prefix the client kept but the proxy changed)."""
+    busts: int = client.get(f"{url}/stats").json()["prefix_cache"]["proxy_caused_busts"]
+    return busts
 
 
 def _keep_nothing(text: str, ctx: CompressionContext) -> Compressed:
@@ -154,7 +169,9 @@ def run(corpus: Path, context_limit: int | None, floor: bool = False) -> list[Tr
                 )
                 for mode, proxy in proxies.items():
                     upstream.clear()
+                    busts = _proxy_busts(client, proxy.url)
                     result.modes[mode] = _replay(client, proxy.url, trace, f"{trace.id}-{mode}")
+                    result.modes[mode].proxy_busts = _proxy_busts(client, proxy.url) - busts
                 if floor:
                     result.modes[FLOOR] = _replay_floor(trace, context_limit)
                 results.append(result)
@@ -175,18 +192,19 @@ def _row(name: str, turns: int, without: RunTotals, modes: dict[str, RunTotals])
         ratio = totals.cost_usd / without.cost_usd if without.cost_usd else 0.0
         cells += [f"${totals.cost_usd:8.4f}", f"{ratio:6.1%}", _hits(totals)]
         if mode != FLOOR:
-            cells.append(f"{totals.dropped_messages:5}")
+            cells.append(f"{totals.dropped_messages:5} {totals.proxy_busts:5}")
     return " | ".join(cells)
 
 
 def report(results: list[TraceResult]) -> str:
-    """One row per trace and a total; hit/prefix/unc = hit rate, prefix hit rate, turns below the cache minimum."""
+    """One row per trace and a total; hit/prefix/unc = hit rate, prefix hit rate, turns below the cache minimum;
+    drops = messages dropped by the context manager, busts = cache busts the proxy caused."""
     names = list(results[0].modes) if results else list(MODES)
     head = ["trace".ljust(40), "turns", "cost w/o ", "hit/prefix/unc w/o "]
     for mode in names:
         head += [f"{mode} cost".ljust(9), "ratio ", "hit/prefix/unc     "]
         if mode != FLOOR:
-            head.append("drops")
+            head.append("drops busts")
     lines = [" | ".join(head)]
     total_without = RunTotals()
     total_modes = {mode: RunTotals() for mode in names}
