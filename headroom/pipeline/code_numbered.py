@@ -13,6 +13,7 @@ from dataclasses import dataclass
 # `cat -n` pads numbers to six columns; an arrow is unambiguous at any width.
 _NUMBERED = re.compile(r"^(?: *\d+→| {0,5}\d+(?<=^.{6})\t| *\d{6,}\t)")
 _DIGIT = re.compile(r"\d")
+_NEWLINE = re.compile(b"\n")
 _MIN_LINES = 3
 _DETECT_SHARE = 0.9
 
@@ -63,16 +64,16 @@ def strip_numbers(lines: Sequence[str]) -> list[str] | None:
 def renumber(numbered: NumberedCode, segments: Sequence[Segment]) -> str:
     """The rendered code with number prefixes: a line starting in kept code gets the number of the code line it
     starts on; a line starting inside a marker gets a blank prefix as wide as the line before's."""
-    source = numbered.code.encode("utf-8")
-    starts = [0, *(i + 1 for i, byte in enumerate(source) if byte == 10)]
+    starts = [0, *(match.end() for match in _NEWLINE.finditer(numbered.code.encode("utf-8")))]
     out = bytearray()
     origins: list[int | None] = [None]
     for chunk, start in segments:
         if origins[-1] is None and start is not None and (not out or out[-1] == 10):
             origins[-1] = start
-        for i, byte in enumerate(chunk):
-            if byte == 10:
-                origins.append(None if start is None else start + i + 1)
+        if start is None:
+            origins.extend([None] * chunk.count(b"\n"))
+        else:
+            origins.extend(start + match.end() for match in _NEWLINE.finditer(chunk))
         out += chunk
     lines = bytes(out).split(b"\n")
     if numbered.code.endswith("\n"):
