@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.alarms import FunctionAlarms
-from infra.options import WEB_ADAPTER_ACCOUNT, WEB_ADAPTER_VERSION, StackOptions
+from infra.options import LAMBDA_WRITABLE_DIR, WEB_ADAPTER_ACCOUNT, WEB_ADAPTER_VERSION, StackOptions
 
 # The AWS store's tables (headroom/store/aws.py): partition key `pk`, sort key `sk` where noted, TTL on
 # `expires_at` where its items expire; savings history and TOIN are durable.
@@ -49,9 +49,6 @@ DATA_ACTIONS = [
     "dynamodb:Scan",
 ]
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-
-
-LAMBDA_WRITABLE_DIR = "/tmp"  # the only writable path inside a Lambda execution environment
 
 
 class HeadroomStack(Stack):

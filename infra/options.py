@@ -13,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WEB_ADAPTER_ACCOUNT = "753240598075"
 WEB_ADAPTER_VERSION = 27
 MAX_TIMEOUT_S = 900
+LAMBDA_WRITABLE_DIR = "/tmp"  # the only writable path inside a Lambda execution environment
 EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 DAY_S = 86400
 LOG_RETENTION_DAYS = frozenset({1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653})

@@ -1,12 +1,10 @@
-"""The Lambda entry points in-process: Function URL payload-format-2.0 events through the Mangum handler, over
-the AWS store on a moto server and the fake upstream; and the streaming bootstrap under uvicorn."""
+"""The buffered Lambda entry point in-process: Function URL payload-format-2.0 events through the Mangum handler,
+over the AWS store on a moto server and the fake upstream (the streaming function: test_stream_handler.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,14 +13,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import boto3
-import httpx
 import pytest
 
 from handlers import api
 from handlers.deployment_secret import DeploymentSecretError
 from headroom.config import Settings
 from headroom.store.aws import ensure_aws_resources
-from tests.fakes.processes import REPO_ROOT, FakeUpstream, ServerProcess, free_port, wait_until
+from tests.fakes.processes import FakeUpstream
 
 pytestmark = pytest.mark.aws
 
@@ -311,39 +308,3 @@ def test_lambda_entry_point_refuses_a_secret_without_a_headroom_key(
     environment_handler({"HEADROOM_RPM": "60"})
     with pytest.raises(DeploymentSecretError, match="HEADROOM_PROXY_KEYS"):
         api.handler(url_event("GET", "/livez"), None)
-
-
-@pytest.mark.slow
-def test_streaming_bootstrap_serves_sse_under_uvicorn(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
-    """handlers/stream/run.sh as the Web Adapter starts it: /readyz first, then a streamed /v1/messages."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "LAMBDA_TASK_ROOT": str(REPO_ROOT),
-        "HEADROOM_PORT": str(port),
-        "HEADROOM_STORE": "memory",
-        "HEADROOM_WORKSPACE_DIR": str(tmp_path),
-        "HEADROOM_TELEMETRY": "off",
-        "HEADROOM_ANTHROPIC_API_URL": fake_upstream.url,
-    }
-    server = ServerProcess(["sh", str(REPO_ROOT / "handlers" / "stream" / "run.sh")], env)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, 30, "streaming bootstrap", server.process)
-        payload = json.loads(_message_body())
-        headers = {"x-api-key": KEY_A, "anthropic-version": "2023-06-01"}
-        with httpx.stream("POST", f"{url}/v1/messages", json={**payload, "stream": True}, headers=headers) as reply:
-            assert reply.status_code == 200
-            assert reply.headers["content-type"].startswith("text/event-stream")
-            events = [line for line in reply.iter_lines() if line.startswith("event: ")]
-        assert events[0] == "event: message_start" and events[-1] == "event: message_stop"
-    finally:
-        server.stop()
