@@ -68,7 +68,7 @@ def _word_starts_at(low: str, at: int) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
-def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], Counter[str]]:
+def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], dict[str, int]]:
     """A function counting how often each query term occurs among `terms(unit)`, without tokenizing units.
 
     A plain alphanumeric term occurs once per maximal alphanumeric run equal to it (as a whole word or as a
@@ -87,10 +87,10 @@ def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], 
         if not _ALNUM.fullmatch(term)
     ]
 
-    def count(unit: str) -> Counter[str]:
+    def count(unit: str) -> dict[str, int]:
         low = unit.lower()
         camel = split_camel and len(low) == len(unit) and not unit.islower()
-        found: Counter[str] = Counter()
+        found: dict[str, int] = {}
         for term, pattern in simple:
             if term in low:
                 occurrences = len(pattern.findall(low))
@@ -122,9 +122,7 @@ def bm25_scores(
     unit_counts = [count(unit) for unit in units]
     lengths = [max(1, len(unit) // 6) for unit in units]
     avg_len = sum(lengths) / len(lengths)
-    df: Counter[str] = Counter()
-    for found in unit_counts:
-        df.update(found.keys())
+    df = Counter(term for found in unit_counts for term in found)
     n = len(units)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in df}
     scores: list[float] = []
