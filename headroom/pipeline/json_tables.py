@@ -33,19 +33,27 @@ class Table:
 
 
 def is_record_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and isinstance(value[0], dict)
+        and all(isinstance(item, dict) for item in value)
+    )
 
 
 def leaves(obj: dict[str, Any], prefix: Path = ()) -> dict[Path, Any]:
     """Leaf values of nested objects by key path; arrays and empty objects are leaves."""
     out: dict[Path, Any] = {}
-    for key, value in obj.items():
-        path = (*prefix, key)
-        if isinstance(value, dict) and value:
-            out.update(leaves(value, path))
-        else:
-            out[path] = value
+    _add_leaves(obj, prefix, out)
     return out
+
+
+def _add_leaves(obj: dict[str, Any], prefix: Path, out: dict[Path, Any]) -> None:
+    for key, value in obj.items():
+        if isinstance(value, dict) and value:
+            _add_leaves(value, (*prefix, key), out)
+        else:
+            out[(*prefix, key)] = value
 
 
 def prune(obj: dict[str, Any], removed: set[Path], prefix: Path = ()) -> dict[str, Any]:
@@ -78,11 +86,10 @@ def nest(flat: dict[Path, Any]) -> dict[str, Any]:
 def _record_lists(obj: dict[str, Any], prefix: Path = ()) -> dict[Path, list[dict[str, Any]]]:
     found: dict[Path, list[dict[str, Any]]] = {}
     for key, value in obj.items():
-        path = (*prefix, key)
-        if is_record_list(value):
-            found[path] = value
-        elif isinstance(value, dict):
-            found.update(_record_lists(value, path))
+        if isinstance(value, dict):
+            found.update(_record_lists(value, (*prefix, key)))
+        elif isinstance(value, list) and is_record_list(value):
+            found[(*prefix, key)] = value
     return found
 
 
