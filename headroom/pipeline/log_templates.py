@@ -132,12 +132,20 @@ class LineTokens:
             self._tokens[i] = tokens
         return tokens
 
+    def columns(self, indices: Sequence[int]) -> list[tuple[str, ...]]:
+        """The tokens of the given lines (of equal token count), position by position."""
+        known = self._tokens
+        for i in indices:
+            if i not in known:
+                known[i] = _TOKEN.findall(self.lines[i])
+        return list(zip(*[known[i] for i in indices], strict=True))
+
 
 def render(tokens: LineTokens, indices: Sequence[int]) -> str:
     """One template for the given lines (of equal token count): fields equal in all lines are shown as they
     are, others by their type placeholder (or <*> when the placeholders differ too)."""
+    columns = tokens.columns(indices)
     first = tokens(indices[0])
-    columns = list(zip(*(tokens(i) for i in indices), strict=True))
     uniform = [column.count(column[0]) == len(column) for column in columns]
     if all(uniform):
         return tokens.lines[indices[0]]
@@ -157,14 +165,12 @@ def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
     (hosts, ids, words) win over bare numbers; timestamps and fields where one value dominates never qualify."""
     if len(indices) < 2:
         return None
-    columns = list(zip(*(tokens(i) for i in indices), strict=True))
     best: tuple[bool, int, int] | None = None
-    for position, column in enumerate(columns):
-        counts = Counter(column)
-        distinct = len(counts)
+    for position, column in enumerate(tokens.columns(indices)):
+        distinct = len(set(column))
         if distinct < 2 or distinct > _MAX_DISTINCT_SHARE * len(indices):
             continue
-        if counts.most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
+        if Counter(column).most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
             continue
         masked = tokens.mask(column[0].strip())
         if "<TS>" in masked:
