@@ -1,6 +1,7 @@
 """Repeated outputs: a block whose exact content already appeared earlier in the same request (an agent re-reading
-a file, re-running a command, an observation echoed twice) is sent as a short reference to the earlier copy, with
-the original kept in CCR.
+a file, re-running a command, an observation echoed twice) is sent as a short reference to the earlier copy; a block
+that mostly repeats an earlier one (a file view after a one-line edit) is sent with its runs of repeated lines
+collapsed. The original is kept in CCR either way.
 
 Prefix-stable like the pipeline: a repeat is folded only when it is new (in the newest turn, after the last
 assistant message), and the conversation remembers which occurrence (content hash and ordinal) it folded, so every
@@ -9,18 +10,28 @@ later turn sends that occurrence as the same reference and never changes one it 
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from headroom.ccr import markers
+from headroom.pipeline.memo import LruCache
 from headroom.pipeline.pipeline import OptimizeResult
-from headroom.providers.base import Block, JSONObject, Provider
+from headroom.providers.base import JSONObject, Provider
 from headroom.store.interfaces import Stores
 
 REPEATS_FLAG = "folded_repeats"
 TRANSFORM = "repeat"
+# A near repeat is folded only when its collapsed form costs at most this share of its tokens:
+# below what the compressors usually keep, so folding never sends more than compressing would.
+NEAR_REPEAT_SHARE = 0.25
+# Shorter runs of repeated lines are kept verbatim (the collapsed line would cost about as much).
+_MIN_RUN = 3
+# Longer blocks are not diffed (a 2,000-line diff takes ~30 ms; difflib is quadratic in the worst case); exact
+# repeats are folded at any size.
+_MAX_LINES = 2000
 
 
 @dataclass(slots=True)
@@ -49,6 +60,33 @@ def reference(ccr_hash: str, tokens: int) -> str:
     )
 
 
+def near_reference(ccr_hash: str, tokens: int, collapsed: str) -> str:
+    return (
+        f"[headroom: mostly repeats an earlier output in this conversation; full original ({tokens} tokens): "
+        f"call {markers.RETRIEVE_TOOL} hash={ccr_hash}]\n{collapsed}"
+    )
+
+
+def collapse_repeated_runs(earlier: str, text: str) -> str:
+    """`text` line by line, each run of at least `_MIN_RUN` lines that also appears in `earlier` replaced by one
+    `[… lines a-b repeat an earlier output]` line (1-based numbers in `text`)."""
+    old, new = earlier.splitlines(), text.splitlines()
+    runs: list[tuple[int, int] | str] = []
+    matcher = difflib.SequenceMatcher(None, old, new)
+    for tag, _, _, start, end in matcher.get_opcodes():
+        if tag == "equal" and end - start >= _MIN_RUN:
+            last = runs[-1] if runs else None
+            if isinstance(last, tuple):
+                # Runs split only by lines missing from `text` are one run of `text`.
+                runs[-1] = (last[0], end)
+            else:
+                runs.append((start, end))
+        elif tag != "delete":
+            runs.extend(new[start:end])
+    out = [run if isinstance(run, str) else f"[… lines {run[0] + 1}-{run[1]} repeat an earlier output]" for run in runs]
+    return "\n".join(out)
+
+
 class RepeatFolder:
     """Folds repeats into references before the pipeline runs (so the pipeline never compresses, or remembers a
     form for, an occurrence that is sent as a reference); state lives in the conversation store."""
@@ -58,43 +96,84 @@ class RepeatFolder:
         self._min_chars = min_chars
         self._ttl = ttl_seconds
         self._tokens = tokens
+        self._line_sets: LruCache[str, frozenset[str]] = LruCache(4096)
+        self._collapsed: LruCache[tuple[str, str], str] = LruCache(4096)
 
     def fold(self, provider: Provider, body: JSONObject, *, tenant: str, conversation: str) -> FoldedRepeats:
-        """Replace, in place, each later occurrence of a block content seen earlier in the request that is new
-        (newest turn) or was folded before; the originals go to CCR."""
+        """Replace, in place, each block that repeats an earlier one (wholly, or mostly: then its repeated runs
+        are collapsed) and is new (newest turn) or was folded before; the originals go to CCR."""
         folded = FoldedRepeats()
-        seen: dict[str, int] = {}
-        repeats: list[tuple[Block, str, str]] = []
-        for block in provider.blocks(body):
-            if len(block.text) < self._min_chars:
-                continue
-            ccr_hash = markers.content_hash(block.text)
-            seen[ccr_hash] = seen.get(ccr_hash, 0) + 1
-            if seen[ccr_hash] > 1:
-                repeats.append((block, ccr_hash, f"{ccr_hash}:{seen[ccr_hash]}"))
-        if not repeats:
+        blocks = [block for block in provider.blocks(body) if len(block.text) >= self._min_chars]
+        if len(blocks) < 2:
             return folded
         now = time.time()
         raw = self._stores.conversations.get_flag(conversation, REPEATS_FLAG, now)
         remembered: set[str] = set(json.loads(raw)) if raw else set()
         newest_after = max((m.index for m in provider.messages(body) if m.role == "assistant"), default=-1)
+        seen: dict[str, int] = {}
+        earlier: list[tuple[str, str]] = []
         new_keys: set[str] = set()
-        for block, ccr_hash, key in repeats:
-            if key not in remembered and block.message_index <= newest_after:
+        for block in blocks:
+            original, ccr_hash = block.text, markers.content_hash(block.text)
+            seen[ccr_hash] = seen.get(ccr_hash, 0) + 1
+            key = f"{ccr_hash}:{seen[ccr_hash]}"
+            form = None
+            if key in remembered or block.message_index > newest_after:
+                form = self._form(original, ccr_hash, seen[ccr_hash] > 1, earlier)
+            earlier.append((ccr_hash, original))
+            if form is None:
                 continue
-            before = self._tokens(block.text)
-            text = reference(ccr_hash, before)
-            folded.tokens_before += before
-            folded.tokens_after += self._tokens(text)
+            folded.tokens_before += self._tokens(original)
+            folded.tokens_after += self._tokens(form)
             folded.count += 1
             if key not in remembered:
                 new_keys.add(key)
                 folded.new_hashes.append(ccr_hash)
                 self._stores.blobs.put_blob(
-                    tenant, ccr_hash, block.text.encode("utf-8", "surrogatepass"), now + self._ttl
+                    tenant, ccr_hash, original.encode("utf-8", "surrogatepass"), now + self._ttl
                 )
-            block.set_text(text)
+            block.set_text(form)
         if new_keys:
             value = json.dumps(sorted(remembered | new_keys))
             self._stores.conversations.set_flag(conversation, REPEATS_FLAG, value, now + self._ttl)
         return folded
+
+    def _form(self, text: str, ccr_hash: str, repeat: bool, earlier: list[tuple[str, str]]) -> str | None:
+        tokens = self._tokens(text)
+        if repeat:
+            return reference(ccr_hash, tokens)
+        collapsed = self._collapsed_against_closest(text, ccr_hash, earlier)
+        if collapsed is None:
+            return None
+        form = near_reference(ccr_hash, tokens, collapsed)
+        return form if self._tokens(form) <= NEAR_REPEAT_SHARE * tokens else None
+
+    def _collapsed_against_closest(self, text: str, ccr_hash: str, earlier: list[tuple[str, str]]) -> str | None:
+        """This block collapsed against the earlier block sharing most of its lines (the latest on a tie), when
+        that block shares at least half of them."""
+        lines = self._lines(ccr_hash, text)
+        if not lines or text.count("\n") > _MAX_LINES:
+            return None
+        best: tuple[str, str] | None = None
+        best_shared = 0
+        for candidate in earlier:
+            if candidate[1].count("\n") > _MAX_LINES:
+                continue
+            shared = len(lines & self._lines(*candidate))
+            if shared and shared >= best_shared:
+                best, best_shared = candidate, shared
+        if best is None or 2 * best_shared < len(lines):
+            return None
+        collapsed = self._collapsed.get((best[0], ccr_hash))
+        if collapsed is None:
+            collapsed = collapse_repeated_runs(best[1], text)
+            self._collapsed.put((best[0], ccr_hash), collapsed)
+        return collapsed
+
+    def _lines(self, ccr_hash: str, text: str) -> frozenset[str]:
+        """The distinct non-blank lines of a block (memoized by content hash)."""
+        lines = self._line_sets.get(ccr_hash)
+        if lines is None:
+            lines = frozenset(line for line in text.splitlines() if line.strip())
+            self._line_sets.put(ccr_hash, lines)
+        return lines

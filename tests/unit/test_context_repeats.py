@@ -1,6 +1,7 @@
 """Repeated outputs through the request optimizer: a repeat in the newest turn becomes a reference whose original
-is in CCR, every later turn re-sends that reference byte-identically, a repeat already sent in full is never
-folded afterwards, and small repeats are left alone; for every provider format."""
+is in CCR, a near repeat keeps only its changed lines, every later turn re-sends those forms byte-identically, a
+repeat already sent in full is never folded afterwards, and small or mostly new blocks are left alone; for every
+provider format."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from headroom.ccr import markers
 from headroom.ccr.retrieval import lookup_original
 from headroom.config import Settings
 from headroom.context.optimizer import RequestOptimizer
-from headroom.context.repeats import TRANSFORM
+from headroom.context.repeats import TRANSFORM, collapse_repeated_runs
 from headroom.pipeline.pipeline import OptimizeResult, Pipeline
 from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.base import JSONObject, Provider
@@ -118,13 +119,15 @@ def test_later_turns_resend_the_reference_byte_identically(
     optimizer = make_optimizer(mode="cache")
     outputs = ["total 3", LISTING, "done", LISTING]
     sent = []
-    for extra in ([], ["ok"], ["ok", LISTING]):
+    for extra in ([], ["ok"], ["ok", LISTING], ["ok", LISTING, edited(LISTING, 5, "src/module_005.py moved")]):
         body = build(outputs + extra)
         run(optimizer, provider, body)
         sent.append(texts(provider, body))
     assert sent[1][: len(sent[0])] == sent[0]
     assert sent[2][: len(sent[1])] == sent[1]
+    assert sent[3][: len(sent[2])] == sent[2]
     assert "identical to an earlier output" in sent[2][-1]
+    assert "mostly repeats an earlier output" in sent[3][-1]
 
 
 @FORMATS
@@ -147,3 +150,46 @@ def test_small_repeats_are_left_alone(make_optimizer: Callable[..., RequestOptim
     result = run(make_optimizer(), provider, body)
     assert texts(provider, body) == texts(provider, before)
     assert TRANSFORM not in result.transforms
+
+
+def edited(listing: str, line: int, text: str) -> str:
+    lines = listing.splitlines()
+    lines[line] = text
+    return "\n".join(lines)
+
+
+def test_collapse_keeps_changed_lines_and_numbers_the_repeated_runs() -> None:
+    earlier = "\n".join(f"{n}: line {n}" for n in range(1, 21))
+    text = "Edit applied.\n" + "\n".join(f"{n}: line {n}" if n != 8 else "8: changed" for n in range(1, 21) if n != 15)
+    collapsed = collapse_repeated_runs(earlier, text).splitlines()
+    assert collapsed == [
+        "Edit applied.",
+        "[… lines 2-8 repeat an earlier output]",
+        "8: changed",
+        "[… lines 10-20 repeat an earlier output]",
+    ]
+
+
+@FORMATS
+def test_a_near_repeat_keeps_only_its_changed_lines(
+    make_optimizer: Callable[..., RequestOptimizer], stores: Stores, provider: Provider, build: Build
+) -> None:
+    changed = edited(LISTING, 30, "src/module_030.py    9999 lines    owner team-x")
+    body = build(["total 3", LISTING, "done", changed])
+    result = run(make_optimizer(), provider, body)
+    folded = texts(provider, body)[-1]
+    [ccr_hash] = markers.hashes_in(folded)
+    assert folded.startswith("[headroom: mostly repeats an earlier output")
+    assert "9999 lines" in folded and "module_029" not in folded
+    assert lookup_original(stores.blobs, TENANT, ccr_hash) == changed
+    assert TRANSFORM in result.transforms
+
+
+def test_a_block_sharing_few_lines_is_not_folded(make_optimizer: Callable[..., RequestOptimizer]) -> None:
+    provider = AnthropicProvider()
+    other = "\n".join(f"lib/part_{i:03d}.rs    {i * 11 % 89:5d} lines" for i in range(60))
+    mixed = "\n".join(LISTING.splitlines()[:20] + other.splitlines()[:40])
+    body = anthropic_body(["total 3", LISTING, "done", mixed])
+    result = run(make_optimizer(), provider, body)
+    assert TRANSFORM not in result.transforms
+    assert "repeat" not in texts(provider, body)[-1]
