@@ -79,14 +79,15 @@ PROFILED = ("handlers.api", "headroom.app")
 def import_profile(python: str, paths: list[Path]) -> tuple[dict[str, float], list[tuple[str, float]]]:
     """`-X importtime` of the handler and then of what building the app imports: each one's cumulative ms, and
     the top-level packages by self time."""
-    found = subprocess.run(
-        [python, "-X", "importtime", "-c", "; ".join(f"import {name}" for name in PROFILED)],
-        env=_env(paths),
-        cwd=_REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="headroom-cold-") as elsewhere:
+        found = subprocess.run(
+            [python, "-X", "importtime", "-c", "; ".join(f"import {name}" for name in PROFILED)],
+            env=_env(paths),
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     by_package: dict[str, float] = defaultdict(float)
     cumulative: dict[str, float] = {}
     for line in found.stderr.splitlines():
@@ -104,13 +105,14 @@ def import_profile(python: str, paths: list[Path]) -> tuple[dict[str, float], li
 
 
 def cold_starts(python: str, paths: list[Path], runs: int) -> dict[str, list[dict[str, Any]]]:
-    """`runs` fresh processes of each probe, alternating."""
+    """`runs` fresh processes of each probe, alternating. They run outside the repository (`python -c` puts its
+    working directory first on sys.path), so `--path` decides which code is measured."""
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in PROBES}
     with tempfile.TemporaryDirectory(prefix="headroom-cold-") as workspace:
         for _ in range(runs):
             for name, probe in PROBES.items():
                 found = subprocess.run(
-                    [python, "-c", probe, workspace], env=_env(paths), cwd=_REPO, capture_output=True, text=True
+                    [python, "-c", probe, workspace], env=_env(paths), cwd=workspace, capture_output=True, text=True
                 )
                 if found.returncode != 0:
                     raise RuntimeError(f"cold-start probe {name} failed:\n{found.stderr}")

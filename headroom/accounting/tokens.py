@@ -6,6 +6,7 @@ can from byte length first (a BPE token is at least one UTF-8 byte: a text of N 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,9 +53,18 @@ _EXPECTED_SHA256 = {
 }
 
 
-@functools.cache
+_LOADING = threading.Lock()
+
+
 def encoding(name: str = "o200k_base") -> tiktoken.Encoding:
-    """The named encoding, built from the shipped BPE file (never downloaded) when first asked for."""
+    """The named encoding, built from the shipped BPE file (never downloaded) when first asked for. Compression
+    runs on worker threads: the lock makes concurrent first requests wait for one load instead of each loading."""
+    with _LOADING:
+        return _load(name)
+
+
+@functools.cache
+def _load(name: str) -> tiktoken.Encoding:
     from importlib import resources
 
     import tiktoken
