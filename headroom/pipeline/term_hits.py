@@ -15,10 +15,6 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from headroom.pipeline.relevance import query_terms
 
 
-def _is_word_char(text: str, index: int) -> bool:
-    return 0 <= index < len(text) and text[index].isalnum()
-
-
 def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str]]:
     """For each unit holding a query term as a whole word (case-insensitive), the terms it holds. Unit k
     spans text[starts[k]:starts[k + 1]]; `starts` is sorted and begins at 0. Terms occurring more often than
@@ -27,33 +23,28 @@ def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str
     if not qterms:
         return {}
     lowered = text.lower()
-    counts = {term: lowered.count(term) for term in sorted(qterms)}
-    present = [term for term, count in counts.items() if count]
-    informative = [term for term in present if counts[term] <= len(starts)]
+    found = {term: _occurrences(lowered, term) for term in sorted(qterms)}
+    present = [term for term, positions in found.items() if positions]
+    informative = [term for term in present if len(found[term]) <= len(starts)]
     if not informative and present:
-        informative = [min(present, key=lambda term: (counts[term], term))]
+        informative = [min(present, key=lambda term: (len(found[term]), term))]
     hits: dict[int, set[str]] = {}
     for term in informative:
-        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in _word_positions(lowered, term)):
+        size = len(term)
+        words = [
+            at
+            for at in found[term]
+            if not (at > 0 and lowered[at - 1].isalnum())
+            and not (at + size < len(lowered) and lowered[at + size].isalnum())
+        ]
+        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in words):
             hits.setdefault(unit, set()).add(term)
     return hits
 
 
-def _word_positions(lowered: str, term: str) -> list[int]:
-    """Where `term` occurs in `lowered` as a whole word, scanning on from the end of every occurrence."""
-    if term.isalnum():
-        # A literal-first pattern lets the regex engine skip ahead; an occurrence overlapping an earlier one
-        # follows an alphanumeric character, so scanning every position finds what the loop below finds.
-        pattern = re.compile(f"{re.escape(term)}(?<![^\\W_]{re.escape(term)})(?![^\\W_])")
-        return [match.start() for match in pattern.finditer(lowered)]
-    positions: list[int] = []
-    position = lowered.find(term)
-    while position != -1:
-        end = position + len(term)
-        if not _is_word_char(lowered, position - 1) and not _is_word_char(lowered, end):
-            positions.append(position)
-        position = lowered.find(term, end)
-    return positions
+def _occurrences(lowered: str, term: str) -> list[int]:
+    """Where `term` occurs in `lowered`, scanning on from the end of each occurrence (as `str.count` counts)."""
+    return [match.start() for match in re.finditer(re.escape(term), lowered)]
 
 
 def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -> set[int]:
