@@ -74,8 +74,15 @@ def shortlist(
     one with `latest_first` (the newest state of a log). Returned in unit order."""
     df: Counter[str] = Counter(term for found in hits.values() for term in found)
     rarity = {term: math.log(1 + unit_count / count) for term, count in df.items()}
+    by_terms: dict[frozenset[str], float] = {}
+    weight: dict[int, float] = {}
+    for k, found in hits.items():
+        terms = frozenset(found)
+        if terms not in by_terms:
+            by_terms[terms] = sum(rarity[t] for t in sorted(terms))
+        weight[k] = by_terms[terms]
     direction = -1 if latest_first else 1
-    ranked = sorted(hits, key=lambda k: (-sum(rarity[t] for t in sorted(hits[k])), direction * k))
+    ranked = sorted(hits, key=lambda k: (-weight[k], direction * k))
     taken: Counter[Hashable] = Counter()
     chosen: list[int] = []
     for k in ranked:
