@@ -41,7 +41,8 @@ class RateLimitStats:
 class RateLimiter:
     """Two buckets per tenant (a salted key hash): `rpm` requests and `tpm` input tokens, each refilling
     continuously to its per-minute capacity. A limit of 0 (or `enabled=False`) turns that check off.
-    Store calls block: run `check` off the event loop."""
+    Store calls block (SQLite, DynamoDB): run `check` off the event loop, unless `in_process` says the buckets
+    live in this process's memory (the memory store)."""
 
     def __init__(
         self,
@@ -50,8 +51,10 @@ class RateLimiter:
         rpm: int,
         tpm: int,
         enabled: bool = True,
+        in_process: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.in_process = in_process
         self._counters = counters
         self._rpm = max(0, rpm) if enabled else 0
         self._tpm = max(0, tpm) if enabled else 0
@@ -63,7 +66,13 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, counters: CounterStore) -> RateLimiter:
-        return cls(counters, rpm=settings.rpm, tpm=settings.tpm, enabled=settings.rate_limit_enabled)
+        return cls(
+            counters,
+            rpm=settings.rpm,
+            tpm=settings.tpm,
+            enabled=settings.rate_limit_enabled,
+            in_process=settings.store == "memory",
+        )
 
     @property
     def enabled(self) -> bool:

@@ -1,10 +1,10 @@
 """Turns each finished exchange into accounting: cost from the usage upstream reported, the "without Headroom"
 counterfactual, the budget settled, a savings event in the store, metrics, the live session counters and the
-JSONL request log. Store writes run on one background thread, never on the event loop."""
+JSONL request log. Store writes run in batches on one background thread (headroom/accounting/write_behind.py),
+never on the event loop."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
 import threading
@@ -18,6 +18,7 @@ from headroom.accounting.cost import cost_usd, cost_without_headroom
 from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.session_stats import SessionStats
 from headroom.accounting.usage import Usage, usage_from
+from headroom.accounting.write_behind import WriteBehind
 from headroom.config import Settings
 from headroom.observability.metrics import Metrics, endpoint_label
 from headroom.observability.traces import PipelineRun, PipelineTraces, run_started_at
@@ -34,7 +35,7 @@ def exchange_usage(exchange: Exchange) -> Usage:
 def savings_event(exchange: Exchange, usage: Usage, now: float) -> SavingsEvent:
     """Tokens before = what upstream billed as input + what compression removed (counted exactly, per block)."""
     outcome = exchange.outcome
-    model = outcome.tap.model or exchange.model
+    model = exchange.reported_model()
     saved = exchange.optimized.tokens_saved
     after = usage.prompt_tokens
     cost = cost_usd(model, usage)
@@ -103,7 +104,7 @@ class Recorder:
         self._budget = budget
         self._metrics = metrics
         self.stats = stats
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="headroom-record")
+        self._writer = WriteBehind("headroom-record")
         self._log_lock = threading.Lock()
         self._log_path: Path | None = settings.log_file
         self._inline = settings.record_inline
@@ -160,11 +161,12 @@ class Recorder:
             self._run(self._cache_response, exchange)
 
     def _run(self, work: Callable[..., None], *args: Any) -> None:
-        """Background by default; inline where the platform freezes the process after the response (Lambda)."""
+        """Background and batched by default; inline where the platform freezes the process after the response
+        (Lambda, HEADROOM_RECORD_INLINE)."""
         if self._inline:
             work(*args)
         else:
-            self._executor.submit(work, *args)
+            self._writer.submit(work, *args)
 
     def _cache_response(self, exchange: Exchange) -> None:
         outcome = exchange.outcome
@@ -213,4 +215,5 @@ class Recorder:
             handle.write(line + "\n")
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Flush the queued writes (at shutdown)."""
+        self._writer.close()

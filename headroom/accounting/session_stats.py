@@ -28,6 +28,18 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def history_entry(event: SavingsEvent) -> dict[str, Any]:
+    """One row of the session's savings history, formatted when /stats asks (not per request)."""
+    return {
+        "timestamp": iso(event.ts),
+        "model": event.model,
+        "tokens_before": event.tokens_before,
+        "tokens_after": event.tokens_after,
+        "tokens_saved": event.tokens_before - event.tokens_after,
+        "cost_usd": round(event.cost_usd, 6),
+    }
+
+
 @dataclass(slots=True)
 class SessionStats:
     started_at: float
@@ -52,7 +64,7 @@ class SessionStats:
     by_model: dict[str, int] = field(default_factory=dict)
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=RESERVOIR))
     _overheads: deque[float] = field(default_factory=lambda: deque(maxlen=RESERVOIR))
-    _history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    _history: deque[SavingsEvent] = field(default_factory=lambda: deque(maxlen=HISTORY))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, event: SavingsEvent, usage: Usage, failures: int) -> None:
@@ -71,16 +83,7 @@ class SessionStats:
             self.by_model[event.model] = self.by_model.get(event.model, 0) + 1
             self._latencies.append(event.latency_ms)
             self._overheads.append(event.overhead_ms)
-            self._history.append(
-                {
-                    "timestamp": iso(event.ts),
-                    "model": event.model,
-                    "tokens_before": event.tokens_before,
-                    "tokens_after": event.tokens_after,
-                    "tokens_saved": event.tokens_before - event.tokens_after,
-                    "cost_usd": round(event.cost_usd, 6),
-                }
-            )
+            self._history.append(event)
 
     def add_context(self, *, bust: bool, volatile: int, dropped: int) -> None:
         with self._lock:
@@ -142,5 +145,5 @@ class SessionStats:
                         "1h": round(self.cache_write_1h_tokens / written, 4) if written else 0.0,
                     },
                 },
-                "savings_history": list(self._history),
+                "savings_history": [history_entry(event) for event in self._history],
             }

@@ -144,22 +144,44 @@ class Metrics:
             registry=registry,
         )
 
+        # Labelled children of the per-request series, looked up once: the label sets are small and bounded.
+        self._request_children: dict[tuple[str, str, str], tuple[Counter, Histogram, Histogram]] = {}
+        self._token_children: dict[str, tuple[Counter, Counter, Counter]] = {}
+        self._cost_children: dict[tuple[str, str], tuple[Counter, Counter]] = {}
+
     @classmethod
     def from_settings(cls, settings: Settings, mirror: MetricsMirror | None = None) -> Metrics:
         return cls(settings.prometheus_multiproc_dir, mirror)
 
     def observe_request(self, provider: str, path: str, status: int, latency_s: float, overhead_s: float) -> None:
         labels = (provider, endpoint_label(path), status_class(status))
-        self.requests.labels(*labels).inc()
-        self.request_latency.labels(*labels).observe(max(0.0, latency_s))
-        self.proxy_overhead.labels(*labels).observe(max(0.0, overhead_s))
+        children = self._request_children.get(labels)
+        if children is None:
+            children = (
+                self.requests.labels(*labels),
+                self.request_latency.labels(*labels),
+                self.proxy_overhead.labels(*labels),
+            )
+            self._request_children[labels] = children
+        requests, latency, overhead = children
+        requests.inc()
+        latency.observe(max(0.0, latency_s))
+        overhead.observe(max(0.0, overhead_s))
         if self.mirror is not None:
             self.mirror.observe_request(provider, path, status, latency_s, overhead_s)
 
     def record_tokens(self, provider: str, tokens_before: int, tokens_after: int) -> None:
-        self.tokens_before.labels(provider).inc(max(0, tokens_before))
-        self.tokens_after.labels(provider).inc(max(0, tokens_after))
-        self.tokens_saved.labels(provider).inc(max(0, tokens_before - tokens_after))
+        children = self._token_children.get(provider)
+        if children is None:
+            children = self._token_children[provider] = (
+                self.tokens_before.labels(provider),
+                self.tokens_after.labels(provider),
+                self.tokens_saved.labels(provider),
+            )
+        before, after, saved = children
+        before.inc(max(0, tokens_before))
+        after.inc(max(0, tokens_after))
+        saved.inc(max(0, tokens_before - tokens_after))
         if self.mirror is not None:
             self.mirror.record_tokens(provider, tokens_before, tokens_after)
 
@@ -167,8 +189,15 @@ class Metrics:
         label = model_label(model)
         if label == UNKNOWN_MODEL:
             self.unknown_models.labels(provider).inc()
-        self.cost.labels(provider, label).inc(max(0.0, cost_usd))
-        self.cost_without.labels(provider, label).inc(max(0.0, cost_without_usd))
+        children = self._cost_children.get((provider, label))
+        if children is None:
+            children = self._cost_children[(provider, label)] = (
+                self.cost.labels(provider, label),
+                self.cost_without.labels(provider, label),
+            )
+        cost, cost_without = children
+        cost.inc(max(0.0, cost_usd))
+        cost_without.inc(max(0.0, cost_without_usd))
         if self.mirror is not None:
             self.mirror.record_cost(provider, model, cost_usd, cost_without_usd)
 

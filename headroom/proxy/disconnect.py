@@ -1,7 +1,7 @@
 """ASGI wrapper that tells the app when an HTTP client goes away, so a relay can stop its upstream request.
 
 Falcon makes `send` a no-op after a disconnect and never reads `receive` again for plain streams; this wrapper
-watches `receive` once the response has started and sets `scope["headroom.disconnected"]`.
+watches `receive` once an event-stream response has started and sets `scope["headroom.disconnected"]`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,15 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 SCOPE_KEY = "headroom.disconnected"
+
+
+def is_event_stream(start: Message) -> bool:
+    """Only an event stream is watched: a JSON body is sent in one burst, and a watcher task per request costs
+    more than the rest of the wrapper."""
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bool(value.startswith(b"text/event-stream"))
+    return False
 
 
 class DisconnectWatch:
@@ -47,7 +56,7 @@ class DisconnectWatch:
 
         async def tracked_send(message: Message) -> None:
             nonlocal watcher
-            if message["type"] == "http.response.start" and body_done and watcher is None:
+            if message["type"] == "http.response.start" and body_done and watcher is None and is_event_stream(message):
                 watcher = asyncio.ensure_future(watch())
             await send(message)
 

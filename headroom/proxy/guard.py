@@ -1,5 +1,6 @@
 """Admission before forwarding: per-tenant rate limits, then a budget reservation for the request's worst-case
-cost. Store calls run in a worker thread; rejections are the provider-shaped 429s of errors.py."""
+cost. Store calls run in a worker thread (inline for the in-process memory store); rejections are the
+provider-shaped 429s of errors.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class RequestGuard:
         self.limiter = limiter
         self._metrics = metrics
 
+    @property
+    def needs_body(self) -> bool:
+        """Whether `admit` reads the request's model and max_tokens (only a budget prices the request)."""
+        return self.budget.enabled
+
     async def admit(
         self, provider: str, tenant: str, model: str, body: Mapping[str, Any] | None, body_bytes: int
     ) -> Reservation | None:
@@ -29,7 +35,10 @@ class RequestGuard:
         input_estimate = body_bytes // BYTES_PER_TOKEN
         if self.limiter.enabled:
             try:
-                await asyncio.to_thread(self.limiter.check, tenant, input_estimate)
+                if self.limiter.in_process:
+                    self.limiter.check(tenant, input_estimate)
+                else:
+                    await asyncio.to_thread(self.limiter.check, tenant, input_estimate)
             except RateLimited:
                 self._metrics.record_rate_limited(provider, "requests_or_tokens")
                 raise

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -46,6 +46,8 @@ class RelayOptions:
     keep_body_limit: int = 0
     keep_stream_copy: bool = False
     on_done: Callable[[RelayOutcome], None] | None = None
+    watch_client: bool = False
+    """Race each chunk against the client's disconnect (event streams; a JSON body arrives in one burst)."""
 
 
 def _stream_error_event(provider: Provider, error: HeadroomError) -> bytes:
@@ -53,17 +55,13 @@ def _stream_error_event(provider: Provider, error: HeadroomError) -> bytes:
     return b"event: error\ndata: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def relay(
-    source: AsyncIterator[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
-) -> AsyncIterator[bytes]:
-    """Yield the source's bytes unchanged, in order, as they arrive; `close` releases the upstream response."""
-    provider = options.provider
-    reader = SseReader(lambda event, data: provider.read_event(outcome.tap, event, data)) if options.streaming else None
-    if options.keep_body_limit and (options.keep_stream_copy or not options.streaming):
-        outcome.body = bytearray()
+async def _watched(
+    source: AsyncIterator[bytes], disconnected: asyncio.Event | None, ping_interval: float | None, outcome: RelayOutcome
+) -> AsyncGenerator[bytes | None, None]:
+    """The source's chunks, None after each `ping_interval` of upstream silence; ends early (marking the outcome)
+    when the client goes away. Each wait is a task raced against the disconnect, so this path is for streams."""
     chunks = source.__aiter__()
-    watcher = asyncio.ensure_future(options.disconnected.wait()) if options.disconnected else None
-    at_boundary = True
+    watcher = asyncio.ensure_future(disconnected.wait()) if disconnected is not None else None
     pending: asyncio.Future[bytes] | None = None
     try:
         while True:
@@ -72,23 +70,50 @@ async def relay(
                 waiters: set[asyncio.Future[object]] = {pending}  # type: ignore[arg-type]
                 if watcher is not None:
                     waiters.add(watcher)  # type: ignore[arg-type]
-                done, _ = await asyncio.wait(
-                    waiters, timeout=options.ping_interval, return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait(waiters, timeout=ping_interval, return_when=asyncio.FIRST_COMPLETED)
                 if watcher is not None and watcher in done and pending not in done:
                     outcome.client_disconnected = True
                     return
                 if pending in done:
                     break
-                if at_boundary and options.ping_interval is not None:
-                    outcome.pings_injected += 1
-                    yield PING_EVENT
+                yield None
             try:
                 chunk = pending.result()
             except StopAsyncIteration:
                 pending = None
-                break
+                return
             pending = None
+            yield chunk
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def relay(
+    source: AsyncIterator[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
+) -> AsyncIterator[bytes]:
+    """Yield the source's bytes unchanged, in order, as they arrive; `close` releases the upstream response.
+    A plain JSON body is relayed by a bare loop; a stream is raced against the client's disconnect (and upstream
+    silence, for pings)."""
+    provider = options.provider
+    reader = SseReader(lambda event, data: provider.read_event(outcome.tap, event, data)) if options.streaming else None
+    if options.keep_body_limit and (options.keep_stream_copy or not options.streaming):
+        outcome.body = bytearray()
+    at_boundary = True
+    watch = options.watch_client or options.ping_interval is not None
+    watched = _watched(source, options.disconnected, options.ping_interval, outcome) if watch else None
+    arrivals: AsyncIterator[bytes | None] = watched if watched is not None else source
+    try:
+        async for chunk in arrivals:
+            if chunk is None:
+                if at_boundary and options.ping_interval is not None:
+                    outcome.pings_injected += 1
+                    yield PING_EVENT
+                continue
             if not chunk:
                 continue
             if outcome.first_byte_at is None:
@@ -111,12 +136,8 @@ async def relay(
         else:
             raise
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        if watcher is not None:
-            watcher.cancel()
+        if watched is not None:
+            await watched.aclose()
         await close()
         if reader is not None:
             reader.close()

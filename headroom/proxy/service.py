@@ -71,6 +71,16 @@ class Exchange:
     reservation: Reservation | None = None
     cache_key: str | None = None
 
+    def reported_model(self) -> str:
+        """The model upstream reported, else the one the client asked for. A passthrough body is parsed for it
+        only here, when upstream named no model (an error), never on the request path."""
+        if self.outcome.tap.model:
+            return self.outcome.tap.model
+        if self.model:
+            return self.model
+        facts = lenient_json(self.incoming.body)
+        return str(facts.get("model", "")) if facts else ""
+
 
 ExchangeSink = Callable[[Exchange], None]
 CacheObserver = Callable[[str, str, str, bool], None]  # provider, model, tenant, hit
@@ -163,7 +173,7 @@ class ProxyService:
             optimized = await self.optimize(provider, incoming, body)
             if optimized.changed:
                 body_bytes = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        facts = body if body is not None else lenient_json(incoming.body)
+        facts = body if body is not None or not self._guard.needs_body else lenient_json(incoming.body)
         model = str(facts.get("model", "")) if facts else ""
         reservation = await self._guard.admit(provider.name, incoming.tenant, model, facts, len(body_bytes))
         headers = forward_request_headers(incoming.headers, identity=True)
@@ -190,6 +200,7 @@ class ProxyService:
             keep_body_limit=MAX_TAPPED_JSON,
             keep_stream_copy=key is not None,
             on_done=finished,
+            watch_client=streaming,
         )
         out_headers = response_headers(response.headers, keep_length=not rewritten)
         out_headers.append(("x-headroom-tokens-before", str(optimized.tokens_before)))
@@ -242,7 +253,11 @@ class ProxyService:
         response = await self._upstreams.open(upstream, incoming.method, incoming.path, incoming.query, headers, body)
         outcome = RelayOutcome(status=response.status_code, started=incoming.received_at)
         options = RelayOptions(
-            provider=AnthropicProvider(), streaming=False, ping_interval=None, disconnected=incoming.disconnected
+            provider=AnthropicProvider(),
+            streaming=False,
+            ping_interval=None,
+            disconnected=incoming.disconnected,
+            watch_client=response.headers.get("content-type", "").startswith("text/event-stream"),
         )
         stream = relay(response.aiter_raw(), response.aclose, options, outcome)
         return Outgoing(response.status_code, response_headers(response.headers, keep_length=True), stream)

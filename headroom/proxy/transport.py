@@ -1,11 +1,11 @@
-"""A lean HTTP/1.1 transport for httpx on asyncio protocols: keep-alive connections pooled per origin, responses
-parsed by httptools (the parser uvicorn uses), bodies streamed with back-pressure.
+"""A lean HTTP/1.1 client for the upstream calls: keep-alive connections pooled per origin on asyncio protocols,
+responses parsed by httptools (the parser uvicorn uses), bodies streamed with back-pressure.
 
-It replaces httpcore on the proxy's hot path, where httpcore's pool bookkeeping, anyio cancel scopes and h11 cost
-more CPU than everything else a proxied request does. Requests and responses stay `httpx` objects and failures are
-httpx's own exceptions (`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `PoolTimeout`, `RemoteProtocolError`), so
-callers cannot tell it from httpx's default transport. No cookies, redirects or proxies: the upstream is a fixed
-provider URL.
+It replaces httpx's client and httpcore on the proxy's hot path, where URL parsing, pool bookkeeping, anyio cancel
+scopes and h11 cost more CPU than everything else a proxied request does. Responses are still `httpx.Response`
+objects and failures httpx's own exceptions (`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `PoolTimeout`,
+`RemoteProtocolError`), so callers read them as before. No cookies, redirects or proxies: an upstream is a fixed
+provider URL, and the client's headers go out as they came.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import urlsplit
 
 import httptools
 import httpx
@@ -54,6 +55,7 @@ class Connection(asyncio.Protocol):
         self._buffered = 0
         self._paused = False
         self._complete = False
+        self._keep_alive = False
         self._until_close = False
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -105,6 +107,7 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()  # llhttp forgets it once the next message may start
         self._complete = True
         self._wake()
 
@@ -137,7 +140,7 @@ class Connection(asyncio.Protocol):
     async def send(self, head: bytes, body: bytes, read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]]]:
         """Write the request; return the response status and headers once they have arrived."""
         assert self.transport is not None
-        self._head_done = self._complete = False
+        self._head_done = self._complete = self._keep_alive = False
         self._headers = []
         self.transport.writelines((head, body))
         while not self._head_done:
@@ -158,7 +161,7 @@ class Connection(asyncio.Protocol):
         return chunk
 
     def reusable(self) -> bool:
-        return self._complete and not self.closed and self._parser.should_keep_alive() and not self._chunks
+        return self._complete and self._keep_alive and not self.closed and not self._chunks
 
     def close(self) -> None:
         self.closed = True
@@ -254,49 +257,82 @@ class ResponseBody(httpx.AsyncByteStream):
             self._pool.release(self._connection)
 
 
-def _timeouts(request: httpx.Request) -> dict[str, float | None]:
-    timeout = request.extensions.get("timeout")
-    return timeout if isinstance(timeout, dict) else {}
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float | None
+    read: float | None
+    """Longest wait for the response head and between body chunks."""
+    pool: float | None
+    """Longest wait for a connection slot when `max_connections` are in use."""
 
 
-class Http11Transport(httpx.AsyncBaseTransport):
-    """Plain-HTTP and TLS (HTTP/1.1 by ALPN) connections; one pool per origin."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an upstream's requests go: scheme, host and port of its base URL, and the path prefix it carries."""
 
-    def __init__(self, limits: PoolLimits | None = None) -> None:
+    tls: bool
+    host: str
+    port: int
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> Origin:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an upstream URL must be http(s)://host[:port][/path], not {url!r}")
+        tls = parts.scheme == "https"
+        return cls(tls, parts.hostname, parts.port or (443 if tls else 80), parts.path.rstrip("/"))
+
+    @property
+    def authority(self) -> str:
+        """The Host header: the port only when it is not the scheme's default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
+
+
+class Http11Client:
+    """Sends one request at a time per connection over pooled keep-alive connections, one pool per origin; the
+    response comes back as soon as its head has arrived, its body still to be read."""
+
+    def __init__(self, timeouts: Timeouts, limits: PoolLimits | None = None) -> None:
+        self._timeouts = timeouts
         self._limits = limits or PoolLimits()
-        self._pools: dict[tuple[bytes, bytes, int], Pool] = {}
+        self._pools: dict[Origin, Pool] = {}
         self._tls: ssl.SSLContext | None = None
 
-    def _pool(self, url: httpx.URL) -> Pool:
-        scheme = url.raw_scheme
-        key = (scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80))
-        pool = self._pools.get(key)
+    def _pool(self, origin: Origin) -> Pool:
+        pool = self._pools.get(origin)
         if pool is None:
             tls = None
-            if scheme == b"https":
+            if origin.tls:
                 if self._tls is None:
                     self._tls = httpx.create_ssl_context(trust_env=False)
                     self._tls.set_alpn_protocols(["http/1.1"])
                 tls = self._tls
-            pool = self._pools[key] = Pool(url.host, key[2], tls, self._limits)
+            pool = self._pools[origin] = Pool(origin.host, origin.port, tls, self._limits)
         return pool
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = _timeouts(request)
-        read_timeout = timeouts.get("read")
-        pool = self._pool(request.url)
-        connection = await pool.acquire(timeouts.get("connect"), timeouts.get("pool"))
+    async def send(
+        self, origin: Origin, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> httpx.Response:
+        """`target` is the request line's path and query, already percent-encoded; `headers` go out in order
+        after Host (a content-length is added when there is a body)."""
+        lines = [f"{method} {target} HTTP/1.1", f"host: {origin.authority}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        if body is not None:
+            lines.append(f"content-length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        pool = self._pool(origin)
+        timeouts = self._timeouts
+        connection = await pool.acquire(timeouts.connect, timeouts.pool)
         try:
-            body = await request.aread()
-            lines = [request.method.encode("ascii") + b" " + request.url.raw_path + b" HTTP/1.1"]
-            lines += [name + b": " + value for name, value in request.headers.raw]
-            status, headers = await connection.send(b"\r\n".join(lines) + b"\r\n\r\n", body, read_timeout)
+            status, raw_headers = await connection.send(head, body or b"", timeouts.read)
         except BaseException:
             connection.close()
             pool.release(connection)
             raise
-        stream = ResponseBody(pool, connection, read_timeout, request.method == "HEAD")
-        return httpx.Response(status, headers=headers, stream=stream, request=request)
+        stream = ResponseBody(pool, connection, timeouts.read, method == "HEAD")
+        return httpx.Response(status, headers=raw_headers, stream=stream)
 
     async def aclose(self) -> None:
         for pool in self._pools.values():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote
 
 import httpx
 
 from headroom.config import Settings
 from headroom.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
-from headroom.proxy.transport import Http11Transport, PoolLimits
+from headroom.proxy.transport import Http11Client, Origin, PoolLimits, Timeouts
 
 HOP_BY_HOP = frozenset(
     {
@@ -49,25 +51,29 @@ def response_headers(headers: httpx.Headers, *, keep_length: bool) -> list[tuple
     return out
 
 
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'()*+,;=:@%-]*")
+
+
+def request_target(prefix: str, path: str, query: str) -> str:
+    """The request line's target: the base URL's path, the client's path (percent-encoded where it must be) and
+    the client's query exactly as received."""
+    if not _PLAIN_PATH.fullmatch(path):
+        path = quote(path, safe="/._~!$&'()*+,;=:@%-")
+    target = f"{prefix}{path}"
+    return f"{target}?{query}" if query else target
+
+
 class Upstreams:
-    """The upstream base URLs and one pooled HTTP/1.1 transport for all of them (headroom/proxy/transport.py),
+    """The upstream base URLs and one pooled HTTP/1.1 client for all of them (headroom/proxy/transport.py),
     created at startup and closed at shutdown."""
 
     def __init__(self, settings: Settings) -> None:
-        self._timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout, write=settings.read_timeout, pool=30.0
-        ).as_dict()
-        self._bases = {
-            "anthropic": settings.anthropic_api_url.rstrip("/"),
-            "openai": settings.openai_api_url.rstrip("/"),
+        timeouts = Timeouts(connect=settings.connect_timeout, read=settings.read_timeout, pool=30.0)
+        self._origins = {
+            "anthropic": Origin.parse(settings.anthropic_api_url),
+            "openai": Origin.parse(settings.openai_api_url),
         }
-        self._transport = Http11Transport(PoolLimits(max_connections=512, max_keepalive=128, keepalive_expiry=60.0))
-
-    def url(self, upstream: str, path: str, query: str) -> str:
-        base = self._bases[upstream]
-        if upstream == "openai" and base.endswith("/v1") and path.startswith("/v1"):
-            path = path[3:]
-        return f"{base}{path}?{query}" if query else f"{base}{path}"
+        self._client = Http11Client(timeouts, PoolLimits(max_connections=512, max_keepalive=128, keepalive_expiry=60.0))
 
     async def open(
         self,
@@ -79,15 +85,11 @@ class Upstreams:
         body: bytes | None,
     ) -> httpx.Response:
         """Send the request and return the response with its body still unread (a stream)."""
-        request = httpx.Request(
-            method,
-            self.url(upstream, path, query),
-            headers=headers,
-            content=body,
-            extensions={"timeout": self._timeout},
-        )
+        origin = self._origins[upstream]
+        if upstream == "openai" and origin.prefix.endswith("/v1") and path.startswith("/v1"):
+            path = path[3:]
         try:
-            return await self._transport.handle_async_request(request)
+            return await self._client.send(origin, method, request_target(origin.prefix, path, query), headers, body)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream {upstream} timed out ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
@@ -96,7 +98,7 @@ class Upstreams:
             raise UpstreamUnreachable(f"upstream {upstream} failed: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self._client.aclose()
 
 
 def translate_stream_error(exc: httpx.HTTPError) -> UpstreamError:

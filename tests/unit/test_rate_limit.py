@@ -99,3 +99,9 @@ def test_from_settings() -> None:
     assert (stats.enabled, stats.rpm, stats.tpm) == (True, 7, 0)
     off = RateLimiter.from_settings(Settings(rate_limit_enabled=False), memory_stores().counters)
     assert not off.enabled
+
+
+def test_only_the_memory_store_is_checked_inline() -> None:
+    counters = memory_stores().counters
+    assert RateLimiter.from_settings(Settings(store="memory"), counters).in_process
+    assert not RateLimiter.from_settings(Settings(store="sqlite"), counters).in_process
