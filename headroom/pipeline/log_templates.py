@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -69,15 +70,10 @@ class LineGroup:
 
 
 def _similar(a: Sequence[str], b: Sequence[str]) -> bool:
-    """Whether at least _MERGE_SIMILARITY of the positions hold equal tokens (stops at the first excess miss)."""
+    """Whether at least _MERGE_SIMILARITY of the positions (of equally long token lists) hold equal tokens."""
     allowed = len(a) - math.ceil(_MERGE_SIMILARITY * len(a))
-    misses = 0
-    for x, y in zip(a, b, strict=True):
-        if x != y:
-            misses += 1
-            if misses > allowed:
-                return False
-    return True
+    misses: int = sum(map(operator.ne, a, b))
+    return misses <= allowed
 
 
 def group_lines(keys: Sequence[str], severities: Sequence[int], indices: Sequence[int]) -> list[LineGroup]:
