@@ -10,8 +10,8 @@ later turn sends that occurrence as the same reference and never changes one it 
 
 from __future__ import annotations
 
-import difflib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +29,11 @@ TRANSFORM = "repeat"
 NEAR_REPEAT_SHARE = 0.25
 # Shorter runs of repeated lines are kept verbatim (the collapsed line would cost about as much).
 _MIN_RUN = 3
-# Longer blocks are not diffed (a 2,000-line diff takes ~30 ms; difflib is quadratic in the worst case); exact
-# repeats are folded at any size.
+_LINE_NUMBER = re.compile(r"\s*\d+(?=[:→|\t])")
+# Where a line occurs more often in the earlier block, only its first occurrences start a run.
+_MAX_CANDIDATES = 8
+# Longer blocks are not compared line by line (2,000 lines take ~10-20 ms on a loaded machine); exact repeats are
+# folded at any size.
 _MAX_LINES = 2000
 
 
@@ -67,24 +70,59 @@ def near_reference(ccr_hash: str, tokens: int, collapsed: str) -> str:
     )
 
 
+def line_key(line: str) -> str:
+    """A line as runs are matched: without a leading line number (`12:`, `12→`, `12|`, `12<tab>` as file viewers
+    print them), so a view whose numbers shifted after an edit still matches the earlier view."""
+    number = _LINE_NUMBER.match(line)
+    return line if number is None else "#" + line[number.end() :]
+
+
 def collapse_repeated_runs(earlier: str, text: str) -> str:
-    """`text` line by line, each run of at least `_MIN_RUN` lines that also appears in `earlier` replaced by one
-    `[… lines a-b repeat an earlier output]` line (1-based numbers in `text`)."""
+    """`text` line by line, each run of at least `_MIN_RUN` lines that also appears, contiguous, anywhere in
+    `earlier` replaced by one `[… lines a-b repeat an earlier output]` line (1-based numbers in `text`; with
+    `, renumbered` when only their line numbers differ). Runs are matched greedily, longest first from each line,
+    so moved and re-shown parts are found too."""
     old, new = earlier.splitlines(), text.splitlines()
-    runs: list[tuple[int, int] | str] = []
-    matcher = difflib.SequenceMatcher(None, old, new)
-    for tag, _, _, start, end in matcher.get_opcodes():
-        if tag == "equal" and end - start >= _MIN_RUN:
-            last = runs[-1] if runs else None
-            if isinstance(last, tuple):
-                # Runs split only by lines missing from `text` are one run of `text`.
-                runs[-1] = (last[0], end)
-            else:
-                runs.append((start, end))
-        elif tag != "delete":
-            runs.extend(new[start:end])
-    out = [run if isinstance(run, str) else f"[… lines {run[0] + 1}-{run[1]} repeat an earlier output]" for run in runs]
-    return "\n".join(out)
+    old_keys, new_keys = [line_key(line) for line in old], [line_key(line) for line in new]
+    where: dict[str, list[int]] = {}
+    for index, key in enumerate(old_keys):
+        where.setdefault(key, []).append(index)
+    runs: list[tuple[int, int, bool] | str] = []
+    index = 0
+    while index < len(new):
+        length, position = _longest_run(old_keys, new_keys, index, where.get(new_keys[index], []))
+        if length < _MIN_RUN:
+            runs.append(new[index])
+            index += 1
+            continue
+        renumbered = new[index : index + length] != old[position : position + length]
+        last = runs[-1] if runs else None
+        if isinstance(last, tuple) and last[2] == renumbered:
+            runs[-1] = (last[0], index + length, renumbered)
+        else:
+            runs.append((index, index + length, renumbered))
+        index += length
+    return "\n".join(run if isinstance(run, str) else _collapsed_line(*run) for run in runs)
+
+
+def _collapsed_line(start: int, end: int, renumbered: bool) -> str:
+    return f"[… lines {start + 1}-{end} repeat an earlier output{', renumbered' if renumbered else ''}]"
+
+
+def _longest_run(old: list[str], new: list[str], start: int, positions: list[int]) -> tuple[int, int]:
+    """(length, position in `old`) of the longest run of `new` from `start` that appears in `old` from one of
+    `positions` (the first `_MAX_CANDIDATES` of them, which bounds the work on very repetitive text)."""
+    best = (0, 0)
+    for position in positions[:_MAX_CANDIDATES]:
+        length = 0
+        while (
+            start + length < len(new) and position + length < len(old) and new[start + length] == old[position + length]
+        ):
+            length += 1
+        best = max(best, (length, -position))
+        if start + length == len(new):
+            break
+    return best[0], -best[1]
 
 
 class RepeatFolder:
@@ -171,9 +209,9 @@ class RepeatFolder:
         return collapsed
 
     def _lines(self, ccr_hash: str, text: str) -> frozenset[str]:
-        """The distinct non-blank lines of a block (memoized by content hash)."""
+        """The distinct non-blank line keys of a block (memoized by content hash)."""
         lines = self._line_sets.get(ccr_hash)
         if lines is None:
-            lines = frozenset(line for line in text.splitlines() if line.strip())
+            lines = frozenset(line_key(line) for line in text.splitlines() if line.strip())
             self._line_sets.put(ccr_hash, lines)
         return lines

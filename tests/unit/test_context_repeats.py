@@ -193,3 +193,16 @@ def test_a_block_sharing_few_lines_is_not_folded(make_optimizer: Callable[..., R
     result = run(make_optimizer(), provider, body)
     assert TRANSFORM not in result.transforms
     assert "repeat" not in texts(provider, body)[-1]
+
+
+def test_collapse_finds_moved_runs_and_views_renumbered_by_an_edit() -> None:
+    view = [f"{n}:    statement_{n}()" for n in range(100, 120)]
+    shifted = [f"{n + 1}:    statement_{n}()" for n in range(105, 120)]
+    text = "\n".join(["Edit applied.", *view[10:20], "105:    inserted()", *shifted, *view[:5]])
+    assert collapse_repeated_runs("\n".join(view), text).splitlines() == [
+        "Edit applied.",
+        "[… lines 2-11 repeat an earlier output]",
+        "105:    inserted()",
+        "[… lines 13-27 repeat an earlier output, renumbered]",
+        "[… lines 28-32 repeat an earlier output]",
+    ]
