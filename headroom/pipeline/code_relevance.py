@@ -85,9 +85,10 @@ def relevance(symbols: Sequence[Symbol], source: bytes, query: str) -> Relevance
     terms = _query_terms(query)
     positions: list[dict[int, list[int]]] = [{} for _ in symbols]
     starts = [symbol.doc_comment[0].start if symbol.doc_comment else symbol.definition.start for symbol in symbols]
+    # Stems are lower-case ASCII: a literal search in the lowered bytes finds what IGNORECASE finds, much faster.
+    lowered = source.lower()
     for term_index, term in enumerate(terms):
-        flags = 0 if term.exact else re.IGNORECASE
-        for match in re.finditer(term.pattern, source, flags):
+        for match in re.finditer(term.pattern, source if term.exact else lowered):
             position = match.start()
             owner = bisect.bisect_right(starts, position) - 1
             if owner < 0 or position >= symbols[owner].body.end or not _at_word_start(source, position):
