@@ -213,7 +213,8 @@ def _select(tables: list[_Prepared], ctx: CompressionContext) -> dict[str, set[i
             ]
             kept[table.name] = select_rows(rows, ctx, {i for i, r in enumerate(rows) if r.index in needed})
             if _is_messages(prepared, conversations):
-                kept[table.name].update(i for i, text in enumerate(prepared.texts) if len(text) <= _MAX_MESSAGE_CHARS)
+                longest = _MAX_MESSAGE_CHARS // max(1, ctx.depth)
+                kept[table.name].update(i for i, text in enumerate(prepared.texts) if len(text) <= longest)
         else:
             kept[table.name] = set(range(len(table.rows)))
     return kept
