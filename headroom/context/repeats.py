@@ -25,7 +25,7 @@ from headroom.store.interfaces import Stores
 REPEATS_FLAG = "folded_repeats"
 TRANSFORM = "repeat"
 # A near repeat is folded only when its collapsed form costs at most this share of its tokens:
-# below what the compressors usually keep, so folding never sends more than compressing would.
+# below what the compressors usually keep for such a block.
 NEAR_REPEAT_SHARE = 0.25
 # Shorter runs of repeated lines are kept verbatim (the collapsed line would cost about as much).
 _MIN_RUN = 3
