@@ -1,7 +1,8 @@
 """Multi-turn sessions through the proxy against the fake upstream: what upstream receives up to each turn's last
 cache_control breakpoint is a byte-identical prefix of the next turn (token and cache mode, tool calls, thinking
 blocks with signatures), a conversation past the context limit is trimmed with pairs intact and its dropped
-messages retrievable, interleaved conversations stay apart, and a real agent trace replays with cache reads."""
+messages retrievable, a repeated tool output is folded into a stable and retrievable reference, interleaved
+conversations stay apart, and a real agent trace replays with cache reads."""
 
 from __future__ import annotations
 
@@ -133,6 +134,31 @@ def test_conversation_past_the_limit_is_trimmed_and_retrievable(
 
 def _text_of(content: Any) -> str:
     return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+def test_a_repeated_output_is_folded_stays_stable_and_is_retrievable(
+    start_proxy: Callable[..., ProxyProcess], fake_upstream: FakeUpstream, corpus_dir: Path
+) -> None:
+    fake_upstream.clear()
+    proxy = start_proxy("--mode", "cache")
+    output = _log_output(corpus_dir, 250, 0)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": "Is block 42 healthy?"}]}]
+    for turn in range(3):
+        call = {"type": "tool_use", "id": f"toolu_{turn:02d}", "name": "Bash", "input": {"command": "tail hdfs.log"}}
+        messages.append({"role": "assistant", "content": [call]})
+        result = {"type": "tool_result", "tool_use_id": f"toolu_{turn:02d}", "content": output}
+        messages.append({"role": "user", "content": [result]})
+        response = httpx.post(f"{proxy.url}/v1/messages", json=_request(messages), headers=HEADERS, timeout=60)
+        assert response.status_code == 200
+    sent = _sent_bodies(fake_upstream)
+    _assert_prefix_stable(sent)
+    folded = [message["content"][0]["content"] for message in sent[-1]["messages"][2::2]]
+    assert "identical to an earlier output" not in folded[0]
+    assert all("identical to an earlier output" in text for text in folded[1:])
+    hashes = {h for text in folded[1:] for h in markers.hashes_in(text)}
+    assert len(hashes) == 1
+    recovered = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": hashes.pop()}, headers=HEADERS)
+    assert recovered.status_code == 200 and recovered.json()["content"] == output
 
 
 def test_interleaved_conversations_without_session_headers(
