@@ -16,6 +16,7 @@ from headroom.accounting.recorder import Recorder
 from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.savings_file import SavingsFileExporter
 from headroom.accounting.session_stats import SessionStats
+from headroom.accounting.store_thread import StoreThread
 from headroom.config import Settings
 from headroom.learning.toin import Toin
 from headroom.observability.exporters import Exporters
@@ -100,9 +101,10 @@ def create_app(settings: Settings, stores: Stores | None = None, *, lifespan: bo
     metrics = Metrics.from_settings(settings, exporters.metrics)
     budget = BudgetGuard.from_settings(settings, stores.counters)
     limiter = RateLimiter.from_settings(settings, stores.counters)
-    guard = RequestGuard(budget, limiter, metrics)
+    store_thread = StoreThread()
+    guard = RequestGuard(budget, limiter, metrics, store_thread)
     cache = ResponseCache.from_settings(settings, stores.responses)
-    recorder = Recorder(settings, stores, budget, cache, metrics, stats, exporters.traces)
+    recorder = Recorder(settings, stores, budget, cache, metrics, stats, exporters.traces, store_thread)
     service = ProxyService(
         settings,
         upstreams,

@@ -1,7 +1,7 @@
 """Turns each finished exchange into accounting: cost from the usage upstream reported, the "without Headroom"
 counterfactual, the budget settled, a savings event in the store, metrics, the live session counters and the
-JSONL request log. Store writes run in batches on one background thread (headroom/accounting/write_behind.py),
-never on the event loop."""
+JSONL request log. Store writes are queued to the store thread (headroom/accounting/store_thread.py) and run there
+in batches, never on the event loop."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from headroom.accounting.budget import BudgetGuard, Reservation
 from headroom.accounting.cost import cost_usd, cost_without_headroom
 from headroom.accounting.response_cache import ResponseCache
 from headroom.accounting.session_stats import SessionStats
+from headroom.accounting.store_thread import StoreThread
 from headroom.accounting.usage import Usage, usage_from
-from headroom.accounting.write_behind import WriteBehind
 from headroom.config import Settings
 from headroom.observability.metrics import Metrics, endpoint_label
 from headroom.observability.traces import PipelineRun, PipelineTraces, run_started_at
@@ -97,6 +97,7 @@ class Recorder:
         metrics: Metrics,
         stats: SessionStats,
         traces: PipelineTraces | None = None,
+        store_thread: StoreThread | None = None,
     ) -> None:
         self._traces = traces
         self._stores = stores
@@ -104,7 +105,7 @@ class Recorder:
         self._budget = budget
         self._metrics = metrics
         self.stats = stats
-        self._writer = WriteBehind("headroom-record")
+        self._store_thread = store_thread or StoreThread()
         self._log_lock = threading.Lock()
         self._log_path: Path | None = settings.log_file
         self._inline = settings.record_inline
@@ -166,7 +167,7 @@ class Recorder:
         if self._inline:
             work(*args)
         else:
-            self._writer.submit(work, *args)
+            self._store_thread.submit(work, *args)
 
     def _cache_response(self, exchange: Exchange) -> None:
         outcome = exchange.outcome
@@ -216,4 +217,4 @@ class Recorder:
 
     async def aclose(self) -> None:
         """Flush the queued writes (at shutdown)."""
-        self._writer.close()
+        self._store_thread.close()

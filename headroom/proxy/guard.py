@@ -1,16 +1,16 @@
 """Admission before forwarding: per-tenant rate limits, then a budget reservation for the request's worst-case
-cost. Store calls run in a worker thread (inline for the in-process memory store); rejections are the
-provider-shaped 429s of errors.py."""
+cost. Store calls run on the store thread (headroom/accounting/store_thread.py), inline for the in-process memory
+store. Rejections are the provider-shaped 429s of errors.py."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from headroom.accounting.budget import BudgetGuard, Reservation
 from headroom.accounting.cost import estimate_max_cost, max_output_tokens
 from headroom.accounting.rate_limit import RateLimiter
+from headroom.accounting.store_thread import StoreThread
 from headroom.errors import BudgetExceeded, RateLimited
 from headroom.observability.metrics import Metrics
 
@@ -18,10 +18,11 @@ BYTES_PER_TOKEN = 4
 
 
 class RequestGuard:
-    def __init__(self, budget: BudgetGuard, limiter: RateLimiter, metrics: Metrics) -> None:
+    def __init__(self, budget: BudgetGuard, limiter: RateLimiter, metrics: Metrics, store_thread: StoreThread) -> None:
         self.budget = budget
         self.limiter = limiter
         self._metrics = metrics
+        self.store_thread = store_thread
 
     @property
     def needs_body(self) -> bool:
@@ -38,7 +39,7 @@ class RequestGuard:
                 if self.limiter.in_process:
                     self.limiter.check(tenant, input_estimate)
                 else:
-                    await asyncio.to_thread(self.limiter.check, tenant, input_estimate)
+                    await self.store_thread.call(self.limiter.check, tenant, input_estimate)
             except RateLimited:
                 self._metrics.record_rate_limited(provider, "requests_or_tokens")
                 raise
@@ -46,11 +47,11 @@ class RequestGuard:
             return None
         estimate = estimate_max_cost(model, input_estimate, max_output_tokens(body or {}))
         try:
-            return await asyncio.to_thread(self.budget.reserve, tenant, estimate)
+            return await self.store_thread.call(self.budget.reserve, tenant, estimate)
         except BudgetExceeded:
             self._metrics.record_budget_rejected(provider)
             raise
 
     async def release(self, reservation: Reservation | None) -> None:
         if reservation is not None:
-            await asyncio.to_thread(self.budget.release, reservation)
+            await self.store_thread.call(self.budget.release, reservation)

@@ -159,7 +159,7 @@ class ProxyService:
             streaming = provider.is_stream(body)
             if self._cache.enabled:
                 key = cache_key(provider.name, incoming.path, body)
-                replay = await asyncio.to_thread(
+                replay = await self._guard.store_thread.call(
                     self._cache.lookup,
                     incoming.tenant,
                     key,

@@ -142,7 +142,11 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self._head_done = self._complete = self._keep_alive = False
         self._headers = []
-        self.transport.writelines((head, body))
+        # One send for a small request (a copy costs less than a second system call); a large body goes as is.
+        if len(body) < 65536:
+            self.transport.write(head + body)
+        else:
+            self.transport.writelines((head, body))
         while not self._head_done:
             await self._wait(read_timeout)
         return self._parser.get_status_code(), self._headers

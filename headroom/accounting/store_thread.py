@@ -1,0 +1,123 @@
+"""The one thread that makes this process's state-store calls on the request path: the guard's rate-limit and
+budget calls and the response-cache lookups are awaited, the accounting's writes are queued and run in batches.
+
+One thread, because SQLite lets one writer in at a time: from a pool of threads, concurrent write transactions
+queue in SQLite's busy handler, which sleeps for milliseconds at a time. Batching, because a request that hands
+over its writes with a list append costs far less than a thread wake-up per write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger("headroom.accounting")
+
+T = TypeVar("T")
+Work = tuple[Callable[..., None], tuple[Any, ...]]
+Call = tuple[Callable[..., Any], tuple[Any, ...], "concurrent.futures.Future[Any]"]
+
+
+class StoreThread:
+    """`call` runs its work next (ahead of queued writes) and returns the result; `submit` queues a write, run in
+    submission order. The thread starts at the first use. It wakes when there is work, gathers queued writes for
+    `interval` seconds (less once `batch` wait, none when a call waits) and runs them. `close` runs everything
+    still queued before it returns; work that arrives after `close` runs inline."""
+
+    def __init__(self, name: str = "headroom-store", *, interval: float = 0.005, batch: int = 64) -> None:
+        self._name = name
+        self._interval = interval
+        self._batch = batch
+        self._calls: list[Call] = []
+        self._pending: list[Work] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._now = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        """With the lock held."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    async def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        bound = functools.partial(work, *args, **kwargs)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._calls.append((bound, (), future))
+                self._start()
+        if closed:
+            return bound()
+        self._wake.set()
+        self._now.set()
+        return await asyncio.wrap_future(future)
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._pending.append((work, args))
+                waiting = len(self._pending)
+                self._start()
+        if closed:
+            _write(work, args)
+            return
+        if waiting == 1:
+            self._wake.set()
+        if waiting == self._batch:
+            self._now.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._now.wait(self._interval)
+            with self._lock:
+                batch, self._pending = self._pending, []
+                self._wake.clear()
+                self._now.clear()
+                closing = self._closed
+            self._answer_calls()
+            for work, args in batch:
+                _write(work, args)
+                self._answer_calls()
+            if closing:
+                return
+
+    def _answer_calls(self) -> None:
+        if not self._calls:
+            return
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for work, args, future in calls:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(work(*args))
+            except BaseException as exc:  # handed to the awaiting coroutine, which raises it
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        """Run everything queued, then stop the thread (blocks until it has)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        self._now.set()
+        if thread is not None:
+            thread.join()
+
+
+def _write(work: Callable[..., None], args: tuple[Any, ...]) -> None:
+    try:
+        work(*args)
+    except Exception as exc:  # one failed write must not stop the thread and every write after it
+        log.warning("background accounting write failed: %s", type(exc).__name__)
