@@ -89,6 +89,10 @@ class Connection(asyncio.Protocol):
 
     # --- httptools callbacks --------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # bytes on an idle connection (a 408 before closing, say): it cannot be reused
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 

@@ -132,6 +132,18 @@ def test_an_unread_body_closes_the_connection_instead_of_reusing_it() -> None:
     assert server.connections == 2
 
 
+def test_bytes_after_a_complete_response_retire_the_connection() -> None:
+    timeout = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"
+    server = ScriptedServer([reply(OK + timeout), reply(OK)])
+
+    async def exchange(client: Http11Client, origin: Origin) -> None:
+        for _ in range(2):
+            assert await body_of(await client.send(origin, "GET", "/", [], None)) == b"{}"
+
+    run(server, exchange)
+    assert [connection for connection, _ in server.requests] == [1, 2]
+
+
 def test_chunked_close_delimited_and_head_bodies() -> None:
     chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     head = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n"
