@@ -46,14 +46,16 @@ def query_terms(query: str) -> frozenset[str]:
 def _camel_occurrences(unit: str, low: str, term: str) -> int:
     """Occurrences of `term` that a camelCase boundary delimits on one side (`Crash` in `KubePodCrashLooping`)."""
     found = 0
+    size = len(term)
     at = low.find(term)
     while at >= 0:
-        end = at + len(term)
+        end = at + size
         left_camel = at > 0 and unit[at].isupper() and unit[at - 1].islower()
         right_camel = end < len(unit) and unit[end].isupper() and unit[end - 1].islower()
-        left_ok = left_camel or at == 0 or low[at - 1] not in _ALNUM_CHARS
-        right_ok = right_camel or end == len(low) or low[end] not in _ALNUM_CHARS
-        if (left_camel or right_camel) and left_ok and right_ok:
+        if (left_camel or right_camel) and (
+            (left_camel or at == 0 or low[at - 1] not in _ALNUM_CHARS)
+            and (right_camel or end == len(low) or low[end] not in _ALNUM_CHARS)
+        ):
             found += 1
         at = low.find(term, at + 1)
     return found
