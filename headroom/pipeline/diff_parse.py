@@ -23,7 +23,7 @@ class Hunk:
         return "\n".join([self.header, *self.changed])
 
     def size(self) -> int:
-        return len(self.header) + sum(len(line) + 1 for line in self.changed)
+        return len(self.header) + sum(map(len, self.changed)) + len(self.changed)
 
 
 Segment = str | Hunk
