@@ -10,11 +10,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# `cat -n` pads numbers to six columns; an arrow is unambiguous at any width.
-_NUMBERED = re.compile(r"^(?: *\d+→| {0,5}\d+(?<=^.{6})\t| *\d{6,}\t)")
+# `cat -n` pads numbers to six columns; an arrow is unambiguous at any width; editor tools (SWE-agent's) write
+# `1457:code`, never followed by a digit (which would be a clock time).
+_NUMBERED = re.compile(r"^(?: *\d+→| {0,5}\d+(?<=^.{6})\t| *\d{6,}\t| *\d+:(?!\d))")
 _DIGIT = re.compile(r"\d")
 _NEWLINE = re.compile(b"\n")
 _MIN_LINES = 3
+# Header lines an editor view may open with (`[File: path (N lines total)]`, `(N more lines above)`).
+_MAX_HEADER_LINES = 2
 _DETECT_SHARE = 0.9
 
 # A piece of the rendered code: its bytes and where they start in the bare code, or None for a marker.
@@ -51,8 +54,9 @@ def split_numbered(text: str) -> NumberedCode | None:
 
 
 def strip_numbers(lines: Sequence[str]) -> list[str] | None:
-    """Sampled lines without their number prefixes when nearly all of them are numbered, else None."""
-    if sum(1 for line in lines[:_MIN_LINES] if _NUMBERED.match(line)) < _MIN_LINES - 1:
+    """Sampled lines without their number prefixes when nearly all of them are numbered (after at most a short
+    header), else None."""
+    if sum(1 for line in lines[: _MIN_LINES + _MAX_HEADER_LINES] if _NUMBERED.match(line)) < _MIN_LINES - 1:
         return None
     stripped = [_NUMBERED.sub("", line, count=1) for line in lines]
     numbered = sum(1 for line, bare in zip(lines, stripped, strict=True) if len(bare) < len(line))

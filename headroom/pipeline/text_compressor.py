@@ -19,6 +19,7 @@ _DUPLICATE_SHARE = 0.9
 _MIN_SHINGLES = 5
 _RERANKED = 300
 _ERROR_BONUS = 0.35
+_FOLLOWING_LINES = 2
 _HEADING = re.compile(r"^\s{0,3}(?:#{1,6} \S|[A-Z][A-Za-z0-9 /&-]{2,60}:?\s*$|={3,}|-{3,}\s*$)")
 _ERROR_WORDS = (
     "error",
@@ -55,13 +56,18 @@ _BUDGETS = {
 PriorityFn = Callable[[str, Sequence[Unit], Sequence[str], str], dict[int, float]]
 
 
+def relevance_priority(text: str, units: Sequence[Unit], texts: Sequence[str], query: str) -> dict[int, float]:
+    """BM25 relevance of the units shortlisted by their query terms."""
+    hits = term_hits(text, [u.start for u in units], query)
+    listed = shortlist(hits, len(units), _RERANKED, texts.__getitem__, 1)
+    return dict(zip(listed, bm25_scores([texts[k] for k in listed], query), strict=True))
+
+
 def lexical_priority(text: str, units: Sequence[Unit], texts: Sequence[str], query: str) -> dict[int, float]:
     """BM25 relevance of the shortlisted units, plus a bonus for units that report an error (what answers
     most often hinge on)."""
     starts = [u.start for u in units]
-    hits = term_hits(text, starts, query)
-    listed = shortlist(hits, len(units), _RERANKED, texts.__getitem__, 1)
-    priority = dict(zip(listed, bm25_scores([texts[k] for k in listed], query), strict=True))
+    priority = relevance_priority(text, units, texts, query)
     bonus = _ERROR_BONUS * (max(priority.values(), default=0.0) or 1.0)
     for k in units_containing(text, starts, _ERROR_WORDS):
         priority[k] = priority.get(k, 0.0) + bonus
@@ -91,13 +97,24 @@ class TextCompressor:
         patterns = [re.compile(p) for p in ctx.keep_patterns if _valid(p)]
         chosen.update(i for i, t in enumerate(texts) if any(p.search(t) for p in patterns))
 
-        priority = self._priority(text, units, texts, ctx.query)
-        ranked = sorted((i for i, p in priority.items() if p > 0 and i not in chosen), key=lambda i: (-priority[i], i))
+        if ctx.language_hint:
+            # Source code: error words handle errors rather than report them, and lines are read in runs.
+            ranked = _with_following(
+                _ranked(relevance_priority(text, units, texts, ctx.query), chosen), len(units), chosen
+            )
+        else:
+            ranked = _ranked(self._priority(text, units, texts, ctx.query), chosen)
         _add_distinct(texts, ranked, chosen, limit)
+        chosen.update(_enclosed_blanks(texts, chosen))
         result = _assemble(text, units, sorted(chosen))
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
         return Compressed(text=result, lossless=False, transform=self._transform)
+
+
+def _ranked(priority: dict[int, float], chosen: set[int]) -> list[int]:
+    """Units not yet chosen with a positive priority, best first (ties to the earlier unit)."""
+    return sorted((i for i, p in priority.items() if p > 0 and i not in chosen), key=lambda i: (-priority[i], i))
 
 
 def _add_distinct(texts: Sequence[str], ranked: Sequence[int], chosen: set[int], limit: int) -> None:
@@ -123,6 +140,29 @@ def _add_distinct(texts: Sequence[str], ranked: Sequence[int], chosen: set[int],
         seen_short.add(texts[i].strip())
         chosen.add(i)
         used += len(texts[i])
+
+
+def _with_following(ranked: Sequence[int], count: int, chosen: set[int]) -> list[int]:
+    """Source lines in rank order, each followed by the lines after it (a signature and its body's start, a
+    statement and the one that uses it): code is read in runs, not in scattered lines."""
+    out: dict[int, None] = {}
+    for i in ranked:
+        out.update((k, None) for k in range(i, min(i + 1 + _FOLLOWING_LINES, count)) if k not in chosen)
+    return list(out)
+
+
+def _enclosed_blanks(texts: Sequence[str], chosen: set[int]) -> list[int]:
+    """Blank units between two chosen units: cheaper kept than replaced by a marker."""
+    enclosed: list[int] = []
+    run: list[int] = []
+    for i, unit in enumerate(texts):
+        if not unit.strip():
+            run.append(i)
+            continue
+        if run and i in chosen and run[0] - 1 in chosen:
+            enclosed.extend(run)
+        run = []
+    return enclosed
 
 
 def _edges(texts: Sequence[str], chars: int) -> set[int]:

@@ -393,3 +393,14 @@ def test_numbered_block_followed_by_other_text() -> None:
 )
 def test_not_line_numbered(text: str) -> None:
     assert split_numbered(text) is None
+
+
+def test_editor_views_with_colon_numbers_are_code() -> None:
+    from headroom.pipeline.detect import ContentKind, detect_kind
+
+    source = ["    def _serialize(self, value, attr, obj):", "        if value is None:", "            return None"]
+    lines = [f"{1401 + k}:{source[k % 3]}" for k in range(39)]
+    view = "\n".join(["[File: src/pkg/fields.py (1997 lines total)]", "(1400 more lines above)", *lines])
+    assert detect_kind(view) is ContentKind.CODE
+    clock = "\n".join(f"12:{k:02d}:01 INFO worker {k} started" for k in range(40))
+    assert detect_kind(clock) is not ContentKind.CODE

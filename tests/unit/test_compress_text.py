@@ -112,3 +112,53 @@ def test_unicode_and_crlf_text() -> None:
 @pytest.mark.parametrize("text", ["", "one line", "a\nb\nc", "x" * 300])
 def test_small_inputs_are_left_alone(text: str) -> None:
     assert TextCompressor().compress(text, CompressionContext(query="x")) is None
+
+
+def _editor_view(first: int, count: int) -> str:
+    """An editor tool's file view (SWE-agent style): a header, `N:code` lines, a footer."""
+    body = []
+    for k in range(count):
+        number = first + k
+        if k % 6 == 0:
+            body.append(f"{number}:    def handler_{k}(self, value):")
+        elif k % 6 == 1:
+            body.append(f"{number}:        try:")
+        elif k % 6 == 2:
+            body.append(f"{number}:            checked_{k} = self.make_error('invalid') if value is None else value")
+        elif k % 6 == 3:
+            body.append(f"{number}:        except (TypeError, ValueError) as error:")
+        elif k % 6 == 4:
+            body.append(f"{number}:            raise self.make_error('invalid', code={k}) from error_{k}")
+        else:
+            body.append(f"{number}:        return checked_{k - 5} * {k}")
+    return "\n".join(
+        [
+            "[File: src/pkg/fields.py (2000 lines total)]",
+            f"({first - 1} more lines above)",
+            *body,
+            "(9 more lines below)",
+        ]
+    )
+
+
+def test_source_lines_keep_the_lines_after_a_relevant_one_and_no_error_bonus() -> None:
+    text = _editor_view(1000, 180).replace("def handler_60(", "def serialize_duration(")
+    ctx = CompressionContext(query="why does serialize_duration round down?", language_hint="python")
+    result = TextCompressor().compress(text, ctx)
+    assert result is not None
+    lines = result.text.split("\n")
+    at = next(k for k, line in enumerate(lines) if "def serialize_duration(" in line)
+    assert lines[at + 1] == "1061:        try:"
+    assert lines[at + 2].startswith("1062:            checked_62 = ")
+    # Without the language hint, the error bonus pulls in error-handling lines (the edges keep a few either way).
+    prose = TextCompressor().compress(text, CompressionContext(query=ctx.query))
+    assert prose is not None
+    assert result.text.count("raise self.make_error") < prose.text.count("raise self.make_error")
+
+
+def test_blank_lines_between_kept_lines_stay_instead_of_a_marker() -> None:
+    opening = ["Title line kept as the opening", *[f"filler sentence number {k} about nothing" for k in range(60)]]
+    closing = [f"more filler {k} without content" for k in range(60)]
+    text = "\n".join([*opening, "needle alpha here", "", "needle beta here", *closing])
+    out = _compress(text, "needle alpha beta")
+    assert "needle alpha here\n\nneedle beta here" in out
