@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from headroom.pipeline.code_languages import LanguageSpec, fallback_for, parser_for, spec_for
-from headroom.pipeline.code_numbered import Segment, renumber, split_numbered
+from headroom.pipeline.code_numbered import Segment, renumber, split_numbered, strip_numbers
 from headroom.pipeline.code_outline import Outline, OutlineReader, Span
 from headroom.pipeline.code_selection import Selection, select_bodies
 from headroom.pipeline.code_trim import Cut
@@ -19,6 +19,7 @@ from headroom.pipeline.detect import detect_language
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _MIN_LINES = 12
+_PROBE_LINES = 40
 _MAX_ERROR_SHARE = 0.1
 _SHORT_BODY_ROWS = 3
 _SHORT_COMMENT_ROWS = 2
@@ -38,6 +39,9 @@ class CodeCompressor:
         if not ctx.code_aware:
             return None
         numbered = split_numbered(text)
+        if numbered is None and strip_numbers(text.split("\n", _PROBE_LINES)[:_PROBE_LINES]) is not None:
+            # Numbered lines after a header (an editor's file view): parsed with their numbers, they are only errors.
+            return None
         code = text if numbered is None else numbered.code
         planned = _plan(code, ctx)
         if planned is None:
