@@ -20,6 +20,7 @@ _MIN_SHINGLES = 5
 _RERANKED = 300
 _ERROR_BONUS = 0.35
 _FOLLOWING_LINES = 2
+_CODE_RELEVANCE_FLOOR = 0.3
 _HEADING = re.compile(r"^\s{0,3}(?:#{1,6} \S|[A-Z][A-Za-z0-9 /&-]{2,60}:?\s*$|={3,}|-{3,}\s*$)")
 _ERROR_WORDS = (
     "error",
@@ -98,14 +99,16 @@ class TextCompressor:
         chosen.update(i for i, t in enumerate(texts) if any(p.search(t) for p in patterns))
 
         if ctx.language_hint:
-            # Source code: error words handle errors rather than report them, and lines are read in runs.
-            ranked = _with_following(
-                _ranked(relevance_priority(text, units, texts, ctx.query), chosen), len(units), chosen
-            )
+            # Source code: error words handle errors rather than report them, lines far less relevant than the best
+            # one only share a common word with the query, and lines are read in runs.
+            relevance = relevance_priority(text, units, texts, ctx.query)
+            floor = _CODE_RELEVANCE_FLOOR * max(relevance.values(), default=0.0)
+            strong = {i: value for i, value in relevance.items() if value >= floor}
+            ranked = _with_following(_ranked(strong, chosen), len(units), chosen)
         else:
             ranked = _ranked(self._priority(text, units, texts, ctx.query), chosen)
         _add_distinct(texts, ranked, chosen, limit)
-        chosen.update(_enclosed_blanks(texts, chosen))
+        chosen.update(_cheap_gaps(texts, chosen))
         result = _assemble(text, units, sorted(chosen))
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
@@ -151,18 +154,21 @@ def _with_following(ranked: Sequence[int], count: int, chosen: set[int]) -> list
     return list(out)
 
 
-def _enclosed_blanks(texts: Sequence[str], chosen: set[int]) -> list[int]:
-    """Blank units between two chosen units: cheaper kept than replaced by a marker."""
-    enclosed: list[int] = []
+def _cheap_gaps(texts: Sequence[str], chosen: set[int]) -> list[int]:
+    """Gaps between two chosen units that are cheaper kept than replaced by a marker: blank lines, or one unit no
+    longer than the marker would be."""
+    cheap: list[int] = []
     run: list[int] = []
-    for i, unit in enumerate(texts):
-        if not unit.strip():
+    for i in range(len(texts)):
+        if i not in chosen:
             run.append(i)
             continue
-        if run and i in chosen and run[0] - 1 in chosen:
-            enclosed.extend(run)
+        if run and run[0] - 1 in chosen:
+            blank = all(not texts[k].strip() for k in run)
+            if blank or (len(run) == 1 and len(texts[run[0]]) <= len(omitted(1, "lines")) + 1):
+                cheap.extend(run)
         run = []
-    return enclosed
+    return cheap
 
 
 def _edges(texts: Sequence[str], chars: int) -> set[int]:

@@ -162,3 +162,13 @@ def test_blank_lines_between_kept_lines_stay_instead_of_a_marker() -> None:
     text = "\n".join([*opening, "needle alpha here", "", "needle beta here", *closing])
     out = _compress(text, "needle alpha beta")
     assert "needle alpha here\n\nneedle beta here" in out
+
+
+def test_source_lines_far_less_relevant_than_the_best_are_left_out() -> None:
+    text = _editor_view(1000, 180).replace("def handler_60(", "def serialize_duration_rounding(")
+    query = "serialize_duration_rounding rounds down; which value is wrong?"
+    result = TextCompressor().compress(text, CompressionContext(query=query, language_hint="python"))
+    assert result is not None
+    assert "def serialize_duration_rounding(" in result.text
+    # Many lines mention `value` (a weak query term): those far below the best match stay out, edges aside.
+    assert result.text.count("checked_") <= 4
