@@ -30,10 +30,20 @@ HOP_BY_HOP = frozenset(
 )
 
 
+NOT_FORWARDED_PREFIXES = ("x-headroom-", "x-amzn-", "x-forwarded-")
+"""Headroom's own headers, and what a hosting platform adds in front of the proxy (Lambda's request and function
+context carry the account id; x-forwarded-* the caller's address): none of it is the provider's business."""
+
+
+def _forwarded(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in HOP_BY_HOP and lowered != "forwarded" and not lowered.startswith(NOT_FORWARDED_PREFIXES)
+
+
 def forward_request_headers(headers: Iterable[tuple[str, str]], *, identity: bool) -> list[tuple[str, str]]:
-    """Client headers for upstream: hop-by-hop and Headroom's own `x-headroom-*` removed. With `identity`,
-    ask for an uncompressed body so the proxy can read usage from it."""
-    out = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and not k.lower().startswith("x-headroom-")]
+    """Client headers for upstream: hop-by-hop, Headroom's own and the hosting platform's removed. With
+    `identity`, ask for an uncompressed body so the proxy can read usage from it."""
+    out = [(k, v) for k, v in headers if _forwarded(k)]
     if identity:
         out = [(k, v) for k, v in out if k.lower() != "accept-encoding"]
         out.append(("accept-encoding", "identity"))

@@ -220,6 +220,8 @@ def test_streamed_reply_arrives_as_generated_and_is_accounted_before_the_stream_
     (seen,) = fake_upstream.requests("/v1/messages")
     assert CALLER_KEY in (seen.header("x-api-key") or seen.header("authorization") or "")
     assert seen.header("x-headroom-key") is None
+    platform = ("x-amzn-lambda-context", "x-amzn-request-context", "x-amzn-trace-id", "x-forwarded-for")
+    assert [name for name in platform if seen.header(name) is not None] == [], "the account id and caller IP stay here"
 
 
 def test_non_streaming_requests_are_answered_whole(function: StreamFunction, fake_upstream: FakeUpstream) -> None:
