@@ -314,7 +314,7 @@ class Http11Client:
             tls = None
             if origin.tls:
                 if self._tls is None:
-                    self._tls = httpx.create_ssl_context(trust_env=False)
+                    self._tls = httpx.create_ssl_context()  # SSL_CERT_FILE / SSL_CERT_DIR honoured
                     self._tls.set_alpn_protocols(["http/1.1"])
                 tls = self._tls
             pool = self._pools[origin] = Pool(origin.host, origin.port, tls, self._limits)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 from urllib.parse import quote
 
 import httpx
 
 from headroom.config import Settings
 from headroom.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from headroom.proxy.proxied_client import ProxiedClient, environment_proxy
 from headroom.proxy.transport import Http11Client, Origin, PoolLimits, Timeouts
 
 HOP_BY_HOP = frozenset(
@@ -61,6 +63,16 @@ def response_headers(headers: httpx.Headers, *, keep_length: bool) -> list[tuple
     return out
 
 
+class UpstreamClient(Protocol):
+    """Sends a request to an origin and returns the response with its body unread."""
+
+    async def send(
+        self, origin: Origin, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> httpx.Response: ...
+
+    async def aclose(self) -> None: ...
+
+
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'()*+,;=:@%-]*")
 
 
@@ -83,7 +95,11 @@ class Upstreams:
             "anthropic": Origin.parse(settings.anthropic_api_url),
             "openai": Origin.parse(settings.openai_api_url),
         }
-        self._client = Http11Client(timeouts, PoolLimits(max_connections=512, max_keepalive=128, keepalive_expiry=60.0))
+        direct = Http11Client(timeouts, PoolLimits(max_connections=512, max_keepalive=128, keepalive_expiry=60.0))
+        self._clients: dict[str, UpstreamClient] = {}
+        for name, origin in self._origins.items():
+            proxy = environment_proxy(origin)
+            self._clients[name] = direct if proxy is None else ProxiedClient(proxy, timeouts)
 
     async def open(
         self,
@@ -99,7 +115,8 @@ class Upstreams:
         if upstream == "openai" and origin.prefix.endswith("/v1") and path.startswith("/v1"):
             path = path[3:]
         try:
-            return await self._client.send(origin, method, request_target(origin.prefix, path, query), headers, body)
+            target = request_target(origin.prefix, path, query)
+            return await self._clients[upstream].send(origin, method, target, headers, body)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream {upstream} timed out ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
@@ -108,7 +125,8 @@ class Upstreams:
             raise UpstreamUnreachable(f"upstream {upstream} failed: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in {id(client): client for client in self._clients.values()}.values():
+            await client.aclose()
 
 
 def translate_stream_error(exc: httpx.HTTPError) -> UpstreamError:
