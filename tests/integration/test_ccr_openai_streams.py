@@ -4,7 +4,7 @@ follow-up round into the same Chat Completions or Responses stream, without hold
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,22 @@ def _chat_messages(tool_output: str) -> list[Any]:
     ]
 
 
-def _client(proxy: ProxyProcess, ccr_hash: str) -> openai.OpenAI:
-    headers = {"x-fake-scenario": "retrieve", "x-fake-hash": ccr_hash, "x-fake-delay-ms": "150"}
-    return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="sk-tenant-a", max_retries=0, default_headers=headers)
+@pytest.fixture
+def client_for(proxy: ProxyProcess) -> Iterator[Callable[[str], openai.OpenAI]]:
+    """SDK clients whose fake upstream answers with a retrieval of the given hash; closed after the test."""
+    opened: list[openai.OpenAI] = []
+
+    def open_client(ccr_hash: str) -> openai.OpenAI:
+        headers = {"x-fake-scenario": "retrieve", "x-fake-hash": ccr_hash, "x-fake-delay-ms": "150"}
+        client = openai.OpenAI(
+            base_url=f"{proxy.url}/v1", api_key="sk-tenant-a", max_retries=0, default_headers=headers
+        )
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
 
 
 def _ccr_hash(proxy: ProxyProcess, original: str) -> str:
@@ -68,9 +81,9 @@ def _assert_quotes(text: str, original: str) -> None:
 
 
 def test_chat_stream_with_usage_is_spliced_into_one_message(
-    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str
+    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str, client_for: Callable[[str], openai.OpenAI]
 ) -> None:
-    client = _client(proxy, _ccr_hash(proxy, original))
+    client = client_for(_ccr_hash(proxy, original))
     fake_upstream.clear()
     first_text_at = None
     chunk_ids = set()
@@ -98,9 +111,9 @@ def test_chat_stream_with_usage_is_spliced_into_one_message(
 
 
 def test_chat_stream_without_usage_never_shows_the_retrieval_call(
-    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str
+    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str, client_for: Callable[[str], openai.OpenAI]
 ) -> None:
-    client = _client(proxy, _ccr_hash(proxy, original))
+    client = client_for(_ccr_hash(proxy, original))
     fake_upstream.clear()
     chunks = list(client.chat.completions.create(model="gpt-4o", messages=_chat_messages(original), stream=True))
     _two_rounds(fake_upstream, "/v1/chat/completions")
@@ -115,9 +128,9 @@ def test_chat_stream_without_usage_never_shows_the_retrieval_call(
 
 
 def test_responses_stream_is_spliced_into_one_response(
-    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str
+    proxy: ProxyProcess, fake_upstream: FakeUpstream, original: str, client_for: Callable[[str], openai.OpenAI]
 ) -> None:
-    client = _client(proxy, _ccr_hash(proxy, original))
+    client = client_for(_ccr_hash(proxy, original))
     items: list[Any] = [
         {"role": "user", "content": QUESTION},
         {"type": "function_call", "call_id": "c1", "name": "Bash", "arguments": "{}"},
