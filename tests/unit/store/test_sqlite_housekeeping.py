@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
 
 from headroom.store.interfaces import SavingsEvent
@@ -50,3 +54,23 @@ def test_schema_opens_idempotently(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_the_wal_is_checkpointed_off_the_request_path(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db", checkpoint_every=0.02)
+    try:
+        savings = SqliteSavingsStore(db, events_kept=1000)
+        for ts in range(200):
+            savings.record(SavingsEvent(float(ts), "openai", "gpt", "t", 10, 4))
+        with db.connection() as conn:
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,), "commits must not checkpoint"
+        deadline = time.monotonic() + 10
+        while db.checkpoints < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert db.checkpoints >= 2
+        with closing(sqlite3.connect(db.path)) as probe:
+            busy, logged, done = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and logged == done, "the background thread has copied every frame into the database"
+    finally:
+        db.close()
+    assert [t for t in threading.enumerate() if t.name == "headroom-sqlite-checkpoint"] == [], "close stops it"
