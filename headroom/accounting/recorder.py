@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,18 @@ def cacheable(exchange: Exchange) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CachedWrite:
+    """A response to store in the response cache: what the queued write needs and nothing of the exchange."""
+
+    tenant: str
+    key: str
+    provider: str
+    streaming: bool
+    status: int
+    body: bytes
+
+
 class Recorder:
     def __init__(
         self,
@@ -157,44 +170,54 @@ class Recorder:
         self.stats.add_context(
             bust=decision.proxy_cache_bust, volatile=decision.cache_volatile, dropped=decision.dropped_messages
         )
-        self._run(self._write, event, exchange.reservation, exchange)
-        if cacheable(exchange):
-            self._run(self._cache_response, exchange)
+        log_line = self._log_line(event, exchange) if self._log_path is not None else None
+        self._run(self._write, event, exchange.reservation, log_line)
+        outcome = exchange.outcome
+        if cacheable(exchange) and exchange.cache_key is not None and outcome.body is not None:
+            response = CachedWrite(
+                exchange.incoming.tenant,
+                exchange.cache_key,
+                exchange.provider.name,
+                exchange.streaming,
+                outcome.status,
+                bytes(outcome.body),
+            )
+            self._run(self._cache_response, response)
 
     def _run(self, work: Callable[..., None], *args: Any) -> None:
         """Background and batched by default; inline where the platform freezes the process after the response
-        (Lambda, HEADROOM_RECORD_INLINE)."""
+        (Lambda, HEADROOM_RECORD_INLINE). The queued work holds only what the write needs, not the exchange."""
         if self._inline:
             work(*args)
         else:
             self._store_thread.submit(work, *args)
 
-    def _cache_response(self, exchange: Exchange) -> None:
-        outcome = exchange.outcome
-        if exchange.cache_key is None or outcome.body is None:
-            return
-        tenant, body = exchange.incoming.tenant, bytes(outcome.body)
+    def _cache_response(self, response: CachedWrite) -> None:
         try:
-            if exchange.streaming:
-                self._cache.store_stream(tenant, exchange.cache_key, exchange.provider.name, outcome.status, body)
+            if response.streaming:
+                self._cache.store_stream(
+                    response.tenant, response.key, response.provider, response.status, response.body
+                )
             else:
-                self._cache.store_json(tenant, exchange.cache_key, outcome.status, body)
+                self._cache.store_json(response.tenant, response.key, response.status, response.body)
         except Exception as exc:  # a cache write failure only costs a future miss
             log.warning("response cache write failed: %s", type(exc).__name__)
 
-    def _write(self, event: SavingsEvent, reservation: Reservation | None, exchange: Exchange) -> None:
+    def _write(self, event: SavingsEvent, reservation: Reservation | None, log_line: str | None) -> None:
         try:
             if reservation is not None:
                 self._budget.settle(reservation, event.cost_usd)
             self._stores.savings.record(event)
         except Exception as exc:  # accounting must never break the proxy; the failure is logged
             log.warning("accounting write failed: %s", type(exc).__name__)
-        if self._log_path is not None:
-            self._append_log(event, exchange)
+        if log_line is not None:
+            with self._log_lock, self._log_path.open("a", encoding="utf-8") as handle:  # type: ignore[union-attr]
+                handle.write(log_line + "\n")
 
-    def _append_log(self, event: SavingsEvent, exchange: Exchange) -> None:
+    @staticmethod
+    def _log_line(event: SavingsEvent, exchange: Exchange) -> str:
         decision = exchange.optimized.context
-        line = json.dumps(
+        return json.dumps(
             {
                 "ts": event.ts,
                 "provider": event.provider,
@@ -212,8 +235,6 @@ class Recorder:
                 "proxy_cache_bust": decision.proxy_cache_bust,
             }
         )
-        with self._log_lock, self._log_path.open("a", encoding="utf-8") as handle:  # type: ignore[union-attr]
-            handle.write(line + "\n")
 
     async def aclose(self) -> None:
         """Flush the queued writes (at shutdown)."""

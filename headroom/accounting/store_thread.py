@@ -26,13 +26,18 @@ Call = tuple[Callable[..., Any], tuple[Any, ...], "concurrent.futures.Future[Any
 class StoreThread:
     """`call` runs its work next (ahead of queued writes) and returns the result; `submit` queues a write, run in
     submission order. The thread starts at the first use. It wakes when there is work, gathers queued writes for
-    `interval` seconds (less once `batch` wait, none when a call waits) and runs them. `close` runs everything
-    still queued before it returns; work that arrives after `close` runs inline."""
+    `interval` seconds (less once `batch` wait, none when a call waits) and runs them. At most `max_pending`
+    writes wait: past that the submitter runs its write itself (back-pressure on a load the thread cannot keep up
+    with, instead of a queue that grows for as long as the load lasts). `close` runs everything still queued
+    before it returns; work that arrives after `close` runs inline."""
 
-    def __init__(self, name: str = "headroom-store", *, interval: float = 0.005, batch: int = 64) -> None:
+    def __init__(
+        self, name: str = "headroom-store", *, interval: float = 0.005, batch: int = 64, max_pending: int = 256
+    ) -> None:
         self._name = name
         self._interval = interval
         self._batch = batch
+        self._max_pending = max_pending
         self._calls: list[Call] = []
         self._pending: list[Work] = []
         self._lock = threading.Lock()
@@ -63,12 +68,12 @@ class StoreThread:
 
     def submit(self, work: Callable[..., None], *args: Any) -> None:
         with self._lock:
-            closed = self._closed
-            if not closed:
+            inline = self._closed or len(self._pending) >= self._max_pending
+            if not inline:
                 self._pending.append((work, args))
                 waiting = len(self._pending)
                 self._start()
-        if closed:
+        if inline:
             _write(work, args)
             return
         if waiting == 1:

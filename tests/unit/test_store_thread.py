@@ -69,3 +69,22 @@ def test_work_after_close_runs_inline() -> None:
     thread.submit(lambda: seen.append(threading.current_thread().name))
     assert seen == [threading.current_thread().name]
     assert asyncio.run(thread.call(lambda: threading.current_thread().name)) == threading.current_thread().name
+
+
+def test_a_full_queue_makes_the_submitter_write_itself() -> None:
+    thread = StoreThread("test-store", interval=0.0, batch=1000, max_pending=8)
+    release = threading.Event()
+    ran: list[tuple[int, str]] = []
+
+    def slow_write(index: int) -> None:
+        if threading.current_thread().name == "test-store":
+            release.wait(10)
+        ran.append((index, threading.current_thread().name))
+
+    for index in range(100):
+        thread.submit(slow_write, index)
+    inline = [i for i, name in ran if name != "test-store"]
+    release.set()
+    thread.close()
+    assert sorted(i for i, _ in ran) == list(range(100)), "every write ran exactly once"
+    assert len(inline) >= 100 - 2 * 8, "at most max_pending writes queued, and one batch of them taken by the thread"
