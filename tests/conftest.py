@@ -106,3 +106,24 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def sdk_clients_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every official SDK client a test makes is closed when the test ends, so its pooled sockets are closed
+    rather than finalized by whichever later test happens to run the garbage collector."""
+    import anthropic
+    import openai
+
+    made: list[Any] = []
+    for sdk_class in (anthropic.Anthropic, openai.OpenAI):
+        original_init = sdk_class.__init__
+
+        def recording_init(self: Any, *args: Any, _init: Any = original_init, **kwargs: Any) -> None:
+            _init(self, *args, **kwargs)
+            made.append(self)
+
+        monkeypatch.setattr(sdk_class, "__init__", recording_init)
+    yield
+    for client in made:
+        client.close()
