@@ -179,7 +179,7 @@ class LogCompressor:
         starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
         hits = term_hits("\n".join(lines), starts, query)
         taken: Counter[str] = Counter()
-        valued = {term for found in hits.values() for term in found if any(c.isdigit() for c in term)}
+        valued = {term for term in set().union(*hits.values()) if any(c.isdigit() for c in term)}
         exact = [i for i in sorted(hits, reverse=True) if not valued.isdisjoint(hits[i])]
         for i in exact:
             if len(taken) >= budget.relevant // 2:

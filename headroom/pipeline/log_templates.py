@@ -106,11 +106,11 @@ def group_lines(keys: Sequence[str], severities: Sequence[int], indices: Sequenc
 
 
 class LineTokens:
-    """Whitespace-led tokens of each line, computed once per line on first use."""
+    """The words of each line (split at whitespace, computed once for every line), and per-token masks."""
 
     def __init__(self, lines: Sequence[str]) -> None:
         self.lines = lines
-        self._tokens: dict[int, list[str]] = {}
+        self.words = [line.split() for line in lines]
         self._masks: dict[str, str] = {}
 
     def mask(self, token: str) -> str:
@@ -121,37 +121,27 @@ class LineTokens:
             self._masks[token] = masked
         return masked
 
-    def __call__(self, i: int) -> list[str]:
-        tokens = self._tokens.get(i)
-        if tokens is None:
-            tokens = _TOKEN.findall(self.lines[i])
-            self._tokens[i] = tokens
-        return tokens
-
     def columns(self, indices: Sequence[int]) -> list[tuple[str, ...]]:
-        """The tokens of the given lines (of equal token count), position by position."""
-        known = self._tokens
-        for i in indices:
-            if i not in known:
-                known[i] = _TOKEN.findall(self.lines[i])
-        return list(zip(*[known[i] for i in indices], strict=True))
+        """The words of the given lines (of equal word count), position by position."""
+        words = self.words
+        return list(zip(*[words[i] for i in indices], strict=True))
 
 
 def render(tokens: LineTokens, indices: Sequence[int]) -> str:
-    """One template for the given lines (of equal token count): fields equal in all lines are shown as they
-    are, others by their type placeholder (or <*> when the placeholders differ too)."""
+    """One template for the given lines (of equal word count): fields equal in all lines are shown as they
+    are, others by their type placeholder (or <*> when the placeholders differ too). Fields are compared without
+    the whitespace before them, so a value padded differently in some lines is still one value."""
     columns = tokens.columns(indices)
-    first = tokens(indices[0])
     uniform = [column.count(column[0]) == len(column) for column in columns]
     if all(uniform):
         return tokens.lines[indices[0]]
     out: list[str] = []
-    for token, column, same in zip(first, columns, uniform, strict=True):
+    for token, column, same in zip(_TOKEN.findall(tokens.lines[indices[0]]), columns, uniform, strict=True):
         if same:
             out.append(token)
             continue
         space = token[: len(token) - len(token.lstrip())]
-        masks = {tokens.mask(value.strip()) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
+        masks = {tokens.mask(value) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
         out.append(space + (masks.pop() if len(masks) == 1 else WILDCARD))
     return "".join(out).strip()
 
@@ -168,7 +158,7 @@ def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
             continue
         if Counter(column).most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
             continue
-        masked = tokens.mask(column[0].strip())
+        masked = tokens.mask(column[0])
         if "<TS>" in masked:
             continue
         candidate = (masked == "<N>", distinct, position)
@@ -180,6 +170,7 @@ def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
 def facet_values(tokens: LineTokens, indices: Sequence[int], position: int) -> list[list[int]]:
     """The group's lines split by their value at `position`, most frequent value first (ties: first seen)."""
     by_value: dict[str, list[int]] = {}
+    words = tokens.words
     for i in indices:
-        by_value.setdefault(tokens(i)[position].strip(), []).append(i)
+        by_value.setdefault(words[i][position], []).append(i)
     return sorted(by_value.values(), key=lambda members: (-len(members), members[0]))

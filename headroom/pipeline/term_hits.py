@@ -7,6 +7,7 @@ units worth ranking with `relevance.bm25_scores`.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections import Counter
@@ -23,28 +24,44 @@ def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str
     if not qterms:
         return {}
     lowered = text.lower()
-    found = {term: _occurrences(lowered, term) for term in sorted(qterms)}
-    present = [term for term, positions in found.items() if positions]
-    informative = [term for term in present if len(found[term]) <= len(starts)]
+    counts = {term: lowered.count(term) for term in sorted(qterms)}
+    present = [term for term, count in counts.items() if count]
+    informative = [term for term in present if counts[term] <= len(starts)]
     if not informative and present:
-        informative = [min(present, key=lambda term: (len(found[term]), term))]
+        informative = [min(present, key=lambda term: (counts[term], term))]
     hits: dict[int, set[str]] = {}
     for term in informative:
-        size = len(term)
-        words = [
-            at
-            for at in found[term]
-            if not (at > 0 and lowered[at - 1].isalnum())
-            and not (at + size < len(lowered) and lowered[at + size].isalnum())
-        ]
-        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in words):
+        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in _word_positions(lowered, term)):
             hits.setdefault(unit, set()).add(term)
     return hits
 
 
-def _occurrences(lowered: str, term: str) -> list[int]:
-    """Where `term` occurs in `lowered`, scanning on from the end of each occurrence (as `str.count` counts)."""
-    return [match.start() for match in re.finditer(re.escape(term), lowered)]
+def _word_positions(lowered: str, term: str) -> list[int]:
+    """Where `term` occurs in `lowered` with no letter or digit either side, among its occurrences found scanning
+    on from the end of each one (as `str.count` counts). When no two occurrences can overlap, or the term is all
+    letters and digits (then an occurrence overlapping another is never a whole word), that is every whole-word
+    occurrence, which one regex finds in C."""
+    if term.isalnum() or not _has_border(term):
+        return [match.start() for match in _whole_word(term).finditer(lowered)]
+    size = len(term)
+    return [
+        at
+        for at in (match.start() for match in re.finditer(re.escape(term), lowered))
+        if not (at > 0 and lowered[at - 1].isalnum())
+        and not (at + size < len(lowered) and lowered[at + size].isalnum())
+    ]
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_word(term: str) -> re.Pattern[str]:
+    """`term` with no letter or digit either side; the literal comes first so the engine can skip ahead to it."""
+    escaped = re.escape(term)
+    return re.compile(f"{escaped}(?<![^\\W_]{escaped})(?![^\\W_])")
+
+
+def _has_border(term: str) -> bool:
+    """Whether a proper prefix of `term` is also its suffix (only then can two occurrences overlap)."""
+    return any(term[:k] == term[-k:] for k in range(1, len(term)))
 
 
 def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -> set[int]:

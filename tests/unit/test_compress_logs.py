@@ -156,3 +156,10 @@ def test_unicode_log_never_reduced_to_nothing() -> None:
     assert result is not None
     assert "ユーザー" in result.text
     assert text.split("\n")[0] in result.text and text.split("\n")[-1] in result.text
+
+
+def test_a_field_padded_differently_is_still_one_value() -> None:
+    lines = [f"2024-05-01 10:00:{i % 60:02d} INFO worker{' ' * (1 + i % 2)}ready queue=jobs" for i in range(200)]
+    out = _compress("\n".join(lines))
+    assert "[200×] 2024-05-01 <TS> INFO worker ready queue=jobs" in out
+    assert out.count("[200×]") == 1, "a facet listing one value repeats the template"

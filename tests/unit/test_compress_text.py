@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from headroom.accounting.tokens import count_tokens
+from headroom.pipeline.term_hits import term_hits
 from headroom.pipeline.text_compressor import TextCompressor
 from headroom.pipeline.types import CompressionContext
 
@@ -172,3 +173,19 @@ def test_source_lines_far_less_relevant_than_the_best_are_left_out() -> None:
     assert "def serialize_duration_rounding(" in result.text
     # Many lines mention `value` (a weak query term): those far below the best match stay out, edges aside.
     assert result.text.count("checked_") <= 4
+
+
+@pytest.mark.parametrize(
+    ("text", "query", "expected"),
+    [
+        ("Timeout here\nno timeouts\nxtimeout\n(timeout)", "timeout", {0: {"timeout"}, 3: {"timeout"}}),
+        ("v1.1.1 up\n1.1.1\n", "1.1", {1: {"1.1"}}),
+        ("x1.1.1\n1.1 ok\n", "1.1", {1: {"1.1"}}),
+        ("a_b a_b\nab\n", "a_b", {0: {"a_b"}}),
+    ],
+)
+def test_term_hits_find_whole_words_only(text: str, query: str, expected: dict[int, set[str]]) -> None:
+    starts = [0]
+    for line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    assert term_hits(text, starts, query) == expected
