@@ -3,13 +3,15 @@ budget calls and the response-cache lookups are awaited, the accounting's writes
 
 One thread, because SQLite lets one writer in at a time: from a pool of threads, concurrent write transactions
 queue in SQLite's busy handler, which sleeps for milliseconds at a time. Batching, because a request that hands
-over its writes with a list append costs far less than a thread wake-up per write.
+over its writes with a list append costs far less than a thread wake-up per write; and where the backend can
+(`Stores.group`, SQLite), the calls waiting together and a batch of writes each share one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import threading
@@ -21,6 +23,8 @@ log = logging.getLogger("headroom.accounting")
 T = TypeVar("T")
 Work = tuple[Callable[..., None], tuple[Any, ...]]
 Call = tuple[Callable[..., Any], tuple[Any, ...], "concurrent.futures.Future[Any]"]
+Group = Callable[[], contextlib.AbstractContextManager[object]]
+Outcome = tuple[Any, BaseException | None]
 
 
 class StoreThread:
@@ -29,12 +33,23 @@ class StoreThread:
     `interval` seconds (less once `batch` wait, none when a call waits) and runs them. At most `max_pending`
     writes wait: past that the submitter runs its write itself (back-pressure on a load the thread cannot keep up
     with, instead of a queue that grows for as long as the load lasts). `close` runs everything still queued
-    before it returns; work that arrives after `close` runs inline."""
+    before it returns; work that arrives after `close` runs inline.
+
+    With `group` (a backend's `Stores.group`), the calls waiting at one time run in one group and get their results
+    once it has committed, and queued writes run in groups that end as soon as a call waits. A group that fails to
+    commit is run again call by call; its writes are lost, as a failed write is."""
 
     def __init__(
-        self, name: str = "headroom-store", *, interval: float = 0.005, batch: int = 64, max_pending: int = 256
+        self,
+        name: str = "headroom-store",
+        *,
+        interval: float = 0.005,
+        batch: int = 64,
+        max_pending: int = 256,
+        group: Group | None = None,
     ) -> None:
         self._name = name
+        self._group: Group = group or contextlib.nullcontext
         self._interval = interval
         self._batch = batch
         self._max_pending = max_pending
@@ -91,24 +106,45 @@ class StoreThread:
                 self._now.clear()
                 closing = self._closed
             self._answer_calls()
-            for work, args in batch:
-                _write(work, args)
+            while batch:
+                batch = self._write_group(batch)
                 self._answer_calls()
             if closing:
                 return
+
+    def _write_group(self, batch: list[Work]) -> list[Work]:
+        """Run writes in one group until a call is waiting; return the writes still to run."""
+        done = 0
+        try:
+            with self._group():
+                for work, args in batch:
+                    done += 1
+                    _write(work, args)
+                    if self._calls:
+                        break
+        except Exception as exc:  # the group did not commit: its writes are lost, the rest run on their own
+            log.warning("background accounting writes failed: %s", type(exc).__name__)
+            for work, args in batch[done:]:
+                _write(work, args)
+            return []
+        return batch[done:]
 
     def _answer_calls(self) -> None:
         if not self._calls:
             return
         with self._lock:
             calls, self._calls = self._calls, []
-        for work, args, future in calls:
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(work(*args))
-            except BaseException as exc:  # handed to the awaiting coroutine, which raises it
-                future.set_exception(exc)
+        calls = [call for call in calls if call[2].set_running_or_notify_cancel()]
+        try:
+            with self._group():
+                outcomes = [_outcome(work, args) for work, args, _ in calls]
+        except Exception:  # the group did not commit, so none of it took effect: each call again on its own
+            outcomes = [_outcome(work, args) for work, args, _ in calls]
+        for (_, _, future), (result, error) in zip(calls, outcomes, strict=True):
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
     def close(self) -> None:
         """Run everything queued, then stop the thread (blocks until it has)."""
@@ -119,6 +155,13 @@ class StoreThread:
         self._now.set()
         if thread is not None:
             thread.join()
+
+
+def _outcome(work: Callable[..., Any], args: tuple[Any, ...]) -> Outcome:
+    try:
+        return work(*args), None
+    except BaseException as exc:  # handed to the awaiting coroutine, which raises it
+        return None, exc
 
 
 def _write(work: Callable[..., None], args: tuple[Any, ...]) -> None:

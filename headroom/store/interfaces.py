@@ -9,6 +9,7 @@ even where a backend deletes them lazily (DynamoDB TTL and SQLite alike).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -184,6 +185,8 @@ class Stores:
     toin: ToinStore
     backend: str = "memory"
     closer: Callable[[], None] | None = None
+    group: Callable[[], AbstractContextManager[object]] | None = None
+    """Where the backend can: a block in which one thread's store calls share one commit (SQLite's `batch`)."""
 
     def close(self) -> None:
         """Release the backend's connections and clients; the stores must not be used afterwards."""

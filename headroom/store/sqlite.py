@@ -195,4 +195,5 @@ def sqlite_stores(path: Path) -> Stores:
         toin=SqliteToinStore(db),
         backend="sqlite",
         closer=db.close,
+        group=db.batch,
     )

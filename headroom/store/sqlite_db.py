@@ -3,7 +3,10 @@ opportunistic purge of expired rows, and WAL checkpoints on a thread of their ow
 
 SQLite checkpoints the WAL from whichever commit crosses its size threshold, and a checkpoint syncs the file: on
 the request path that put 10-15 ms into one request in a hundred. Pool connections therefore never checkpoint;
-a background thread per process runs a passive checkpoint (it never blocks readers or writers) every second."""
+a background thread per process runs a passive checkpoint (it never blocks readers or writers) every second.
+
+Every commit writes each page it changed to the WAL, so the store thread groups its writes: inside `batch()` a
+thread's transactions are savepoints of one transaction, committed once at the end of the batch."""
 
 from __future__ import annotations
 
@@ -91,6 +94,7 @@ class SqliteDatabase:
         self._all: list[sqlite3.Connection] = []
         self._closed = False
         self._writes = itertools.count(1)
+        self._batched = threading.local()
         with self.transaction() as conn:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for statement in SCHEMA.split(";"):
@@ -153,28 +157,58 @@ class SqliteDatabase:
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode: each statement is its own atomic transaction."""
-        conn = self._acquire()
+        """A connection in autocommit mode: each statement is its own atomic transaction (inside `batch()`, a
+        statement of the batch's transaction)."""
+        batched: sqlite3.Connection | None = getattr(self._batched, "conn", None)
+        conn = batched or self._acquire()
         try:
             yield conn
         except sqlite3.Error as exc:
             raise NotReady(f"state store error: {exc}") from exc
         finally:
-            self._release(conn)
+            if batched is None:
+                self._release(conn)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction; a write one holds the database's write lock from its first statement, a read one
-        sees one consistent snapshot."""
+        sees one consistent snapshot. Inside `batch()` it is a savepoint: all or nothing on its own, durable
+        and visible to other connections when the batch commits."""
         with self.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            batched = conn is getattr(self._batched, "conn", None)
+            conn.execute("SAVEPOINT one" if batched else "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield conn
+            except BaseException:
+                if batched and conn.in_transaction:
+                    conn.execute("ROLLBACK TO one")
+                    conn.execute("RELEASE one")
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("RELEASE one" if batched else "COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction for everything this thread does with the database until the block ends, then
+        one commit. Holding the write lock for the whole block, it keeps other writers out: keep it short.
+        Nested, the inner block is part of the outer one."""
+        if getattr(self._batched, "conn", None) is not None:
+            yield
+            return
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._batched.conn = conn
+            try:
+                yield
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._batched.conn = None
 
     def wrote(self, table: str) -> None:
         """Count a write; every PURGE_EVERY writes, delete a batch of expired rows from `table`."""

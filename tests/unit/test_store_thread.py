@@ -1,10 +1,13 @@
 """The store thread: queued writes run in order on its own thread, a failing write does not stop it, awaited calls
-return their result (or raise) ahead of queued writes, and close() runs everything still queued."""
+return their result (or raise) ahead of queued writes, close() runs everything still queued, and with a backend's
+group the waiting calls and the queued writes share commits."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -88,3 +91,59 @@ def test_a_full_queue_makes_the_submitter_write_itself() -> None:
     thread.close()
     assert sorted(i for i, _ in ran) == list(range(100)), "every write ran exactly once"
     assert len(inline) >= 100 - 2 * 8, "at most max_pending writes queued, and one batch of them taken by the thread"
+
+
+class RecordingGroup:
+    """A group that records what ran inside it, and can fail its commit once."""
+
+    def __init__(self, fail_once: bool = False) -> None:
+        self.inside = False
+        self.groups: list[list[str]] = []
+        self._fail_once = fail_once
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        self.inside = True
+        self.groups.append([])
+        try:
+            yield
+            if self._fail_once:
+                self._fail_once = False
+                raise OSError("commit failed")
+        finally:
+            self.inside = False
+
+    def run(self, name: str) -> str:
+        if not self.inside:  # outside any group: a group of its own
+            self.groups.append([])
+        self.groups[-1].append(name)
+        return name
+
+
+def test_writes_and_waiting_calls_share_groups() -> None:
+    group = RecordingGroup()
+    thread = StoreThread("test-store", interval=60.0, batch=1000, group=group)
+
+    async def main() -> list[str]:
+        for index in range(5):
+            thread.submit(group.run, f"write{index}")
+        return list(await asyncio.gather(*(thread.call(group.run, f"call{index}") for index in range(3))))
+
+    assert asyncio.run(main()) == ["call0", "call1", "call2"]
+    thread.close()
+    ran = [name for names in group.groups for name in names]
+    assert sorted(ran) == sorted([f"write{i}" for i in range(5)] + [f"call{i}" for i in range(3)])
+    assert len(group.groups) < len(ran), "every store call in a group of its own"
+    assert group.inside is False
+
+
+def test_calls_of_a_group_that_fails_to_commit_run_again_on_their_own() -> None:
+    group = RecordingGroup(fail_once=True)
+    thread = StoreThread("test-store", group=group)
+
+    async def main() -> str:
+        return await asyncio.wait_for(thread.call(group.run, "call"), 10)
+
+    assert asyncio.run(main()) == "call"
+    thread.close()
+    assert group.groups == [["call"], ["call"]], "run in the group that failed, then again outside any group"

@@ -74,3 +74,43 @@ def test_the_wal_is_checkpointed_off_the_request_path(tmp_path: Path) -> None:
     finally:
         db.close()
     assert [t for t in threading.enumerate() if t.name == "headroom-sqlite-checkpoint"] == [], "close stops it"
+
+
+def test_a_batch_commits_once_and_a_failed_transaction_in_it_undoes_only_itself(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    other = sqlite3.connect(tmp_path / "state.db")
+    savings = SqliteSavingsStore(db)
+    try:
+        with db.batch():
+            savings.record(SavingsEvent(1.0, "openai", "gpt", "t", 10, 4))
+            try:
+                with db.transaction() as conn:
+                    conn.execute("INSERT INTO counters VALUES ('gone', 1.0, 1e15)")
+                    raise LookupError("this transaction fails")
+            except LookupError:
+                pass
+            with db.batch():  # nested: part of the outer batch
+                savings.record(SavingsEvent(2.0, "openai", "gpt", "t", 10, 4))
+            assert other.execute("SELECT count(*) FROM savings_events").fetchone() == (0,), "visible before commit"
+        assert other.execute("SELECT count(*) FROM savings_events").fetchone() == (2,)
+        assert other.execute("SELECT count(*) FROM counters WHERE key = 'gone'").fetchone() == (0,)
+        assert savings.totals().requests == 2
+    finally:
+        other.close()
+        db.close()
+
+
+def test_a_batch_that_raises_commits_nothing(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    savings = SqliteSavingsStore(db)
+    try:
+        try:
+            with db.batch():
+                savings.record(SavingsEvent(1.0, "openai", "gpt", "t", 10, 4))
+                raise LookupError("the batch fails")
+        except LookupError:
+            pass
+        savings.record(SavingsEvent(2.0, "openai", "gpt", "t", 10, 4))
+        assert [e.ts for e in savings.events()] == [2.0]
+    finally:
+        db.close()
