@@ -17,7 +17,8 @@ class LambdaApp:
     opened them, so every invocation runs on the same one).
 
     The app's lifespan runs once here, not around each invocation as Mangum would: startup marks it ready, and
-    `close` (tests; Lambda never calls it) runs the app's own shutdown, which closes clients and stores."""
+    `close` (tests; Lambda never calls it) runs the app's own shutdown, which closes clients and stores. What
+    serves the proxy's routes is built at the first invocation that needs it (`create_app(lazy=True)`)."""
 
     def __init__(self, settings: Settings, stores: Stores | None = None) -> None:
         from mangum import Mangum
@@ -29,7 +30,7 @@ class LambdaApp:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)  # Mangum runs each invocation on the thread's current loop
         # Falcon's and Mangum's ASGI type hints differ only in Mapping variance.
-        app = cast("ASGI", create_app(settings, stores))
+        app = cast("ASGI", create_app(settings, stores, lazy=True))
         self._lifespan = LifespanCycle(app, "on")
         self._lifespan.__enter__()
         self._adapter = Mangum(app, lifespan="off")

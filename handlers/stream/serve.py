@@ -14,7 +14,7 @@ def main() -> None:
 
     settings = with_secret(Settings())
     uvicorn.run(
-        DisconnectWatch(create_app(settings)),
+        DisconnectWatch(create_app(settings, lazy=True)),
         host="127.0.0.1",
         port=settings.port,
         lifespan="on",

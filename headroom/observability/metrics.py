@@ -1,18 +1,19 @@
 """Prometheus metrics of the proxy: one registry per `Metrics` object, labels limited to provider, endpoint,
 status class and similar bounded names (never API keys or tenants), and prometheus-client's multiprocess mode
-when several workers share a metrics directory."""
+when several workers share a metrics directory. prometheus-client is imported when the first `Metrics` is built
+(the label rules here are shared with the OTEL facade, which must not pay for it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
-from prometheus_client.multiprocess import MultiProcessCollector
+from typing import TYPE_CHECKING, Protocol
 
 from headroom.accounting.prices import price_of
 from headroom.config import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Histogram
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 OVERHEAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -46,6 +47,8 @@ def model_label(model: str) -> str:
 def multiprocess_values_active() -> bool:
     """Whether prometheus-client was imported in multiprocess mode (it reads PROMETHEUS_MULTIPROC_DIR once,
     at import, so the launcher must export it before a worker starts)."""
+    from prometheus_client import values
+
     return bool(values.ValueClass.__name__ == "MmapedValue")
 
 
@@ -73,6 +76,8 @@ class Metrics:
     to the `mirror`, when there is one (the one place operational events fan out)."""
 
     def __init__(self, multiprocess_dir: Path | None = None, mirror: MetricsMirror | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         self.mirror = mirror
         if multiprocess_dir is not None and not multiprocess_values_active():
             raise RuntimeError(
@@ -231,6 +236,9 @@ class Metrics:
 
     def render(self) -> Exposition:
         """The /metrics body and its content type; in multiprocess mode, aggregated over every worker."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
         if self.multiprocess_dir is None:
             return Exposition(generate_latest(self.registry), CONTENT_TYPE_LATEST)
         merged = CollectorRegistry()

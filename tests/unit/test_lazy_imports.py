@@ -1,6 +1,7 @@
-"""Startup stays lean: building the app and answering a health check in a fresh interpreter loads none of the
-heavy optional modules (the tokenizer, the ML runtime, boto3, OTEL, sqlite3 for the memory store); they load on
-first real use."""
+"""Startup stays lean: building the Lambda app and answering a health check in a fresh interpreter loads none of
+the heavy optional modules (the tokenizer, the ML runtime, boto3, OTEL, sqlite3 for the memory store) and none of
+what serves the proxy's routes (the request path: pipeline, context manager, CCR, upstream clients, accounting,
+prometheus-client); they load on first real use, once."""
 
 from __future__ import annotations
 
@@ -9,32 +10,75 @@ import subprocess
 import sys
 from pathlib import Path
 
+from falcon import inspect
+
+from headroom.app import HeadroomApp, create_app
+from headroom.config import Settings
+
 HEAVY = ("tiktoken", "onnxruntime", "numpy", "tokenizers", "boto3", "opentelemetry", "sqlite3", "tree_sitter")
+REQUEST_PATH = (
+    "headroom.request_path",
+    "headroom.proxy.service",
+    "headroom.pipeline.pipeline",
+    "headroom.pipeline.router",
+    "headroom.context.optimizer",
+    "headroom.ccr.interception",
+    "headroom.proxy.upstream",
+    "headroom.accounting.recorder",
+    "prometheus_client",
+)
 
 _PROBE = """
 import json, sys
 import handlers.api
 from headroom.config import Settings
+watched = sys.argv[2:]
 app = handlers.api.LambdaApp(Settings(_env_file=None, store="memory", workspace_dir=sys.argv[1], telemetry=False))
-event = {"version": "2.0", "rawPath": "/readyz", "rawQueryString": "", "headers": {},
-         "requestContext": {"http": {"method": "GET", "path": "/readyz", "sourceIp": "127.0.0.1"}}}
-status = app(event, None)["statusCode"]
-loaded = {"status": status, "at_ready": sorted(m for m in sys.argv[2:] if m in sys.modules)}
+def event(method, path, body=None):
+    http = {"method": method, "path": path, "sourceIp": "127.0.0.1"}
+    return {"version": "2.0", "rawPath": path, "rawQueryString": "", "headers": {}, "body": body,
+            "isBase64Encoded": False, "requestContext": {"http": http}}
+status = app(event("GET", "/readyz"), None)["statusCode"]
+loaded = {"status": status, "at_ready": sorted(m for m in watched if m in sys.modules)}
+loaded["retrieve"] = [app(event("POST", "/v1/retrieve", json.dumps({"hash": "h"})), None)["statusCode"] for _ in "12"]
+loaded["after_retrieve"] = sorted(m for m in watched if m in sys.modules)
 from headroom.accounting.tokens import count_tokens
 loaded["tokens"] = count_tokens("hello world")
-loaded["after_count"] = sorted(m for m in sys.argv[2:] if m in sys.modules)
+loaded["after_count"] = sorted(m for m in watched if m in sys.modules)
 app.close()
 print(json.dumps(loaded))
 """
 
 
-def test_ready_app_has_not_loaded_heavy_modules(tmp_path: Path) -> None:
+def test_ready_app_has_not_loaded_heavy_modules_or_the_request_path(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     found = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(tmp_path), *HEAVY], cwd=repo, capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PROBE, str(tmp_path), *HEAVY, *REQUEST_PATH],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     loaded = json.loads(found.stdout.strip().splitlines()[-1])
     assert loaded["status"] == 200
     assert loaded["at_ready"] == []
+    assert loaded["retrieve"] == [404, 404]
+    assert loaded["after_retrieve"] == sorted(REQUEST_PATH)
     assert loaded["tokens"] == 2
-    assert loaded["after_count"] == ["tiktoken"]
+    assert loaded["after_count"] == sorted([*REQUEST_PATH, "tiktoken"])
+
+
+def _routes(app: HeadroomApp) -> dict[str, list[str]]:
+    """Each route's methods as Falcon mapped them when the route was added (its own responders, not defaults)."""
+    return {
+        route.path: sorted(method.method for method in route.methods if not method.internal)
+        for route in inspect.inspect_routes(app)
+    }
+
+
+def test_a_lazy_app_routes_the_same_methods_as_an_eager_one(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, store="memory", workspace_dir=tmp_path, telemetry=False)
+    lazy, eager = _routes(create_app(settings, lazy=True)), _routes(create_app(settings))
+    assert lazy == eager
+    assert lazy["/v1/messages"] == ["POST"]
+    assert lazy["/stats"] == ["GET"]
