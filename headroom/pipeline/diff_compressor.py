@@ -25,10 +25,12 @@ _MIN_TRIM_CHARS = 600
 _TRIM_LINE_CHARS = 60
 _REPLACEMENT_LINE_CHARS = 100
 # A changed line's key: its indentation and the name before `=`, `:` or `(` (`    name=`, `  timeout:`).
-_KEYED_LINE = re.compile(r"^([+-])(\s*[\w.]+\s*[=:(])")
+# Possessive quantifiers: what follows each one never starts with what it consumes, so giving characters back
+# could never help a match, and a failing line is given up after one pass instead of once per indent width.
+_KEYED_LINE = re.compile(r"^([+-])(\s*+[\w.]++\s*+[=:(])")
 _DEFINITION = re.compile(
-    r"^[+-]\s*(?:export\s+|pub(?:\([\w:]+\))?\s+|public\s+|private\s+|static\s+|async\s+)*"
-    r"(?:def|class|func|fn|interface|type|struct|enum|trait|impl|function)\s+[A-Za-z_(<]"
+    r"^[+-]\s*+(?:export\s++|pub(?:\([\w:]+\))?\s++|public\s++|private\s++|static\s++|async\s++)*+"
+    r"(?:def|class|func|fn|interface|type|struct|enum|trait|impl|function)\s++[A-Za-z_(<]"
 )
 
 

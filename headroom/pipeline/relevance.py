@@ -6,11 +6,13 @@ logs, JSON items, table rows and prose.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 _WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-/]*[A-Za-z0-9_]|[A-Za-z0-9_]")
 _SPLIT = re.compile(r"[._:\-/]")
@@ -43,20 +45,24 @@ def query_terms(query: str) -> frozenset[str]:
     return frozenset(t for t in terms(query) if t not in STOPWORDS and len(t) > 1)
 
 
-def _camel_occurrences(unit: str, low: str, term: str) -> int:
-    """Occurrences of `term` that a camelCase boundary delimits on one side (`Crash` in `KubePodCrashLooping`)."""
-    found = 0
+def _plain_and_camel_positions(unit: str, low: str, term: str) -> list[int]:
+    """Where a plain `term` counts in `unit` with camelCase splitting: where no letter or digit touches it (as
+    its pattern matches), and again where a camelCase boundary delimits it on one side (`Crash` in
+    `KubePodCrashLooping`). One scan of every occurrence in place of the pattern's own."""
+    found: list[int] = []
     size = len(term)
+    length = len(low)
     at = low.find(term)
     while at >= 0:
         end = at + size
+        left_open = at == 0 or low[at - 1] not in _ALNUM_CHARS
+        right_open = end == length or low[end] not in _ALNUM_CHARS
+        if left_open and right_open:
+            found.append(at)
         left_camel = at > 0 and unit[at].isupper() and unit[at - 1].islower()
-        right_camel = end < len(unit) and unit[end].isupper() and unit[end - 1].islower()
-        if (left_camel or right_camel) and (
-            (left_camel or at == 0 or low[at - 1] not in _ALNUM_CHARS)
-            and (right_camel or end == len(low) or low[end] not in _ALNUM_CHARS)
-        ):
-            found += 1
+        right_camel = end < length and unit[end].isupper() and unit[end - 1].islower()
+        if (left_camel or right_camel) and (left_camel or left_open) and (right_camel or right_open):
+            found.append(at)
         at = low.find(term, at + 1)
     return found
 
@@ -69,45 +75,72 @@ def _word_starts_at(low: str, at: int) -> bool:
     return before < 0 or low[before] not in _WORD_CHARS
 
 
+_TermPatterns = tuple[tuple[tuple[str, re.Pattern[str]], ...], tuple[tuple[str, re.Pattern[str]], ...]]
+
+
 @functools.lru_cache(maxsize=64)
-def _term_counter(qterms: frozenset[str], split_camel: bool) -> Callable[[str], dict[str, int]]:
-    """A function counting how often each query term occurs among `terms(unit)`, without tokenizing units.
+def _term_patterns(qterms: frozenset[str]) -> _TermPatterns:
+    """One pattern per query term, for counting it among `terms(unit)` without tokenizing units.
 
     A plain alphanumeric term occurs once per maximal alphanumeric run equal to it (as a whole word or as a
     part of a compound word); a compound term (`crash-looping`, `host:port`) only ever occurs as a whole word.
-    Each plain term gets its own pattern that starts with the term itself, so the regex engine can skip ahead.
-    With `split_camel`, plain terms also count where camelCase delimits them.
+    Each pattern starts with the term itself, so the regex engine can skip ahead.
     """
-    simple = [
+    simple = tuple(
         (term, re.compile(f"{re.escape(term)}(?<![a-z0-9]{re.escape(term)})(?![a-z0-9])"))
         for term in sorted(qterms)
         if _ALNUM.fullmatch(term)
-    ]
-    compound = [
+    )
+    compound = tuple(
         (term, re.compile(f"{re.escape(term)}(?![.:/\\-]*[a-z0-9_])"))
         for term in sorted(qterms)
         if not _ALNUM.fullmatch(term)
-    ]
+    )
+    return simple, compound
 
-    def count(unit: str) -> dict[str, int]:
+
+def _counts(
+    text: str, low: str, starts: Sequence[int], patterns: _TermPatterns, camel: bool
+) -> dict[int, dict[str, int]]:
+    """Query-term counts of the units of `text` (unit k starts at starts[k]; units are joined by newlines, which
+    no term match spans), for the units holding any. With `camel`, plain terms also count where camelCase
+    delimits them (`low` is `text` lower-cased, of the same length). Occurrences are assigned to units in C."""
+    simple, compound = patterns
+    unit_of = functools.partial(bisect.bisect_right, starts)
+    found: dict[int, dict[str, int]] = {}
+    for term, pattern in simple:
+        if term not in low:
+            continue
+        if camel:
+            positions = _plain_and_camel_positions(text, low, term)
+        else:
+            positions = [match.start() for match in pattern.finditer(low)]
+        for unit, count in Counter(map(unit_of, positions)).items():
+            found.setdefault(unit - 1, {})[term] = count
+    for term, pattern in compound:
+        if term not in low:
+            continue
+        positions = [match.start() for match in pattern.finditer(low) if _word_starts_at(low, match.start())]
+        for unit, count in Counter(map(unit_of, positions)).items():
+            found.setdefault(unit - 1, {})[term] = count
+    return found
+
+
+def _unit_counts(units: Sequence[str], patterns: _TermPatterns, split_camel: bool) -> dict[int, dict[str, int]]:
+    """Query-term counts per unit (only units holding a term), found by scanning all units at once."""
+    joined = "\n".join(units)
+    low = joined.lower()
+    if len(low) == len(joined):
+        starts = list(itertools.accumulate((len(unit) + 1 for unit in units[:-1]), initial=0))
+        return _counts(joined, low, starts, patterns, split_camel)
+    # Lower-casing changed the length of some unit ("İ" becomes two characters): count unit by unit.
+    found: dict[int, dict[str, int]] = {}
+    for k, unit in enumerate(units):
         low = unit.lower()
-        camel = split_camel and len(low) == len(unit) and not unit.islower()
-        found: dict[str, int] = {}
-        for term, pattern in simple:
-            if term in low:
-                occurrences = len(pattern.findall(low))
-                if camel:
-                    occurrences += _camel_occurrences(unit, low, term)
-                if occurrences:
-                    found[term] = occurrences
-        for term, pattern in compound:
-            if term in low:
-                occurrences = sum(1 for match in pattern.finditer(low) if _word_starts_at(low, match.start()))
-                if occurrences:
-                    found[term] = occurrences
-        return found
-
-    return count
+        counts = _counts(unit, low, (0,), patterns, split_camel and len(low) == len(unit)).get(0)
+        if counts:
+            found[k] = counts
+    return found
 
 
 def bm25_scores(
@@ -118,26 +151,22 @@ def bm25_scores(
     `split_camel` also matches terms inside camelCase words (JSON keys, alert and class names).
     """
     qterms = query_terms(query)
+    scores = [0.0] * len(units)
     if not qterms or not units:
-        return [0.0] * len(units)
-    count = _term_counter(qterms, split_camel)
-    unit_counts = [count(unit) for unit in units]
+        return scores
+    unit_counts = _unit_counts(units, _term_patterns(qterms), split_camel)
     lengths = [max(1, len(unit) // 6) for unit in units]
     avg_len = sum(lengths) / len(lengths)
-    df = Counter(term for found in unit_counts for term in found)
+    df = Counter(term for found in unit_counts.values() for term in found)
     n = len(units)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in df}
-    scores: list[float] = []
-    for found, length in zip(unit_counts, lengths, strict=True):
-        if not found:
-            scores.append(0.0)
-            continue
+    for k, found in unit_counts.items():
         score = 0.0
-        norm = k1 * (1 - b + b * length / avg_len)
+        norm = k1 * (1 - b + b * lengths[k] / avg_len)
         for term in sorted(found):
             tf = found[term]
             score += idf[term] * tf * (k1 + 1) / (tf + norm)
-        scores.append(score)
+        scores[k] = score
     return scores
 
 
