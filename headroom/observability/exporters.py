@@ -1,17 +1,21 @@
 """The optional exporters beside /metrics (OTEL metrics, Langfuse traces, the anonymous telemetry beacon), built
-from settings in one place and started and closed with the app. Each is None when it is not configured."""
+from settings in one place and started and closed with the app. Each is None when it is not configured, and the
+OTEL and Langfuse modules are imported only when they are switched on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from headroom.accounting.session_stats import SessionStats
 from headroom.config import Settings
-from headroom.observability.otel import OtelMetrics
 from headroom.observability.telemetry import TelemetryBeacon
-from headroom.observability.traces import PipelineTraces
+
+if TYPE_CHECKING:
+    from headroom.observability.otel import OtelMetrics
+    from headroom.observability.traces import PipelineTraces
 
 log = logging.getLogger("headroom.observability")
 
@@ -24,11 +28,16 @@ class Exporters:
 
     @classmethod
     def from_settings(cls, settings: Settings, stats: SessionStats) -> Exporters:
-        return cls(
-            OtelMetrics.from_settings(settings),
-            PipelineTraces.from_settings(settings),
-            TelemetryBeacon.from_settings(settings, stats),
-        )
+        exporters = cls(beacon=TelemetryBeacon.from_settings(settings, stats))
+        if settings.otel_metrics_enabled:
+            from headroom.observability.otel import OtelMetrics
+
+            exporters.metrics = OtelMetrics.from_settings(settings)
+        if settings.langfuse_enabled:
+            from headroom.observability.traces import PipelineTraces
+
+            exporters.traces = PipelineTraces.from_settings(settings)
+        return exporters
 
     def start(self) -> None:
         """Call on the running event loop (the beacon's periodic task lives there)."""

@@ -25,6 +25,8 @@ REQUEST_PATH = (
     "headroom.ccr.interception",
     "headroom.proxy.upstream",
     "headroom.accounting.recorder",
+    "headroom.observability.metrics",
+    "headroom.observability.traces",
     "prometheus_client",
 )
 
