@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from headroom.pipeline.log_lines import NORMAL, PROBLEM, WARNING, severity, trace_blocks
+from headroom.pipeline.log_lines import NORMAL, PROBLEM, WARNING, may_hold_traces, severity, trace_blocks
 from headroom.pipeline.log_templates import (
     LineGroup,
     LineTokens,
@@ -144,7 +144,7 @@ class LogCompressor:
         keys = template_keys(lines)
         keep: set[int] = set(range(min(budget.head, len(lines))))
         keep.update(range(max(0, len(lines) - budget.tail), len(lines)))
-        in_trace, gap_labels = _keep_traces(lines, keys, keep)
+        in_trace, gap_labels = _keep_traces(lines, keys, keep) if may_hold_traces(text) else (set(), {})
         for pattern in _compile(ctx.keep_patterns):
             keep.update(i for i, line in enumerate(lines) if pattern.search(line))
 

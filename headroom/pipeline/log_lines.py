@@ -34,6 +34,9 @@ _FRAME = re.compile(
     r"^\s*at [\w$.<>/\[\]-]+\(|^\s*\.\.\. \d+ (?:more|common frames omitted)|^\s*(?:Caused by|Suppressed): "
 )
 _PY_TRACE_START = re.compile(r"^\s*Traceback \(most recent call last\):")
+_PY_TRACE_HEADER = "Traceback (most recent call last):"
+# Somewhere in the text a JVM frame could open a trace (whether at a line's start is left to `trace_blocks`).
+_FRAME_ANYWHERE = re.compile(r"at [\w$.<>/\[\]-]+\(")
 _PY_CHAIN = re.compile(r"^(?:During handling of the above exception|The above exception was the direct cause)")
 
 
@@ -81,6 +84,12 @@ def _python_trace_end(lines: Sequence[str], start: int) -> int:
             break
         i += 1
     return end
+
+
+def may_hold_traces(text: str) -> bool:
+    """False when `text` holds no stack trace for certain (one search in C each for how traces open), so a log
+    without any skips `trace_blocks`' walk over its lines."""
+    return _PY_TRACE_HEADER in text or _FRAME_ANYWHERE.search(text) is not None
 
 
 def trace_blocks(lines: Sequence[str], masked: Sequence[str]) -> list[TraceBlock]:

@@ -24,6 +24,7 @@ _MASKS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 _TOKEN = re.compile(r"\s*\S+")
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_NONZERO_TO_ONE = str.maketrans("23456789", "1" * 8)
 VARIABLE = "#"
 WILDCARD = "<*>"
 _MERGE_SIMILARITY = 0.7
@@ -114,10 +115,15 @@ class LineTokens:
         self._masks: dict[str, str] = {}
 
     def mask(self, token: str) -> str:
-        """`mask(token)`, remembered for the tokens of this text."""
+        """`mask(token)`, remembered for the tokens of this text and worked out once per digit shape: the masks
+        tell digits only from other characters and `0` from other digits (`0x`), and leave no digit behind, so
+        tokens that differ only in which non-zero digits they hold (timestamps, counters) mask alike."""
         masked = self._masks.get(token)
         if masked is None:
-            masked = mask(token)
+            shape = token.translate(_NONZERO_TO_ONE)
+            masked = self._masks.get(shape)
+            if masked is None:
+                masked = self._masks[shape] = mask(shape)
             self._masks[token] = masked
         return masked
 
