@@ -156,13 +156,17 @@ class Connection(asyncio.Protocol):
         return self._parser.get_status_code(), self._headers
 
     async def next_chunk(self, read_timeout: float | None) -> bytes | None:
-        """The next piece of the body as it arrived; None once the response is complete."""
+        """Every body byte that has arrived and not been taken yet, in one piece (pieces that arrived together
+        are sent on together: one write to the client instead of one per piece); None once the response is
+        complete."""
         while not self._chunks:
             if self._complete:
                 return None
             await self._wait(read_timeout)
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
+        chunks = self._chunks
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
         if self._paused and self._buffered < LOW_WATER and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()

@@ -1,5 +1,5 @@
 """The upstream HTTP/1.1 client against a scripted server on 127.0.0.1: the bytes it sends, keep-alive reuse, every
-way a response body can be framed, and the httpx errors it raises."""
+way a response body can be framed, body bytes handed on as they arrive, and the httpx errors it raises."""
 
 from __future__ import annotations
 
@@ -154,6 +154,27 @@ def test_chunked_close_delimited_and_head_bodies() -> None:
         assert await body_of(await client.send(origin, "GET", "/", [], None)) == b"hello world"
         assert await body_of(await client.send(origin, "HEAD", "/", [], None)) == b""
         assert await body_of(await client.send(origin, "GET", "/", [], None)) == b"everything until EOF"
+
+    run(server, exchange)
+
+
+def test_pieces_that_arrive_together_come_out_together_and_later_ones_apart() -> None:
+    async def two_bursts(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(b"1\r\n!\r\n0\r\n\r\n")
+        await writer.drain()
+
+    server = ScriptedServer([two_bursts])
+
+    async def exchange(client: Http11Client, origin: Origin) -> None:
+        response = await client.send(origin, "GET", "/", [], None)
+        await asyncio.sleep(0.1)  # both chunks of the first burst have arrived
+        try:
+            assert [chunk async for chunk in response.aiter_raw()] == [b"hello world", b"!"]
+        finally:
+            await response.aclose()
 
     run(server, exchange)
 
