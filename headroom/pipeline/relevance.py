@@ -114,7 +114,7 @@ def _counts(
         if camel:
             positions = _plain_and_camel_positions(text, low, term)
         else:
-            positions = [match.start() for match in pattern.finditer(low)]
+            positions = list(map(re.Match.start, pattern.finditer(low)))
         for unit, count in Counter(map(unit_of, positions)).items():
             found.setdefault(unit - 1, {})[term] = count
     for term, pattern in compound:

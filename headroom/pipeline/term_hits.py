@@ -30,9 +30,10 @@ def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str
     if not informative and present:
         informative = [min(present, key=lambda term: (counts[term], term))]
     hits: dict[int, set[str]] = {}
+    unit_after = functools.partial(bisect.bisect_right, starts)
     for term in informative:
-        for unit in dict.fromkeys(bisect.bisect_right(starts, at) - 1 for at in _word_positions(lowered, term)):
-            hits.setdefault(unit, set()).add(term)
+        for after in dict.fromkeys(map(unit_after, _word_positions(lowered, term))):
+            hits.setdefault(after - 1, set()).add(term)
     return hits
 
 
@@ -42,7 +43,7 @@ def _word_positions(lowered: str, term: str) -> list[int]:
     letters and digits (then an occurrence overlapping another is never a whole word), that is every whole-word
     occurrence, which one regex finds in C."""
     if term.isalnum() or not _has_border(term):
-        return [match.start() for match in _whole_word(term).finditer(lowered)]
+        return list(map(re.Match.start, _whole_word(term).finditer(lowered)))
     size = len(term)
     return [
         at
