@@ -22,8 +22,9 @@ _PREAMBLE_LINE = re.compile(r"^\{.*\}\s*$|^(stdout|stderr|output):\s*$")
 _DIFF = re.compile(
     r"^(diff --git |diff -[ruN]|Index: |--- a/|\+\+\+ b/|@@ -\d+(,\d+)? \+\d+(,\d+)? @@|From [0-9a-f]{40} )", re.M
 )
+_DIFF_STARTS = ("diff -", "Index: ", "--- a/", "+++ b/", "@@ -", "From ")
 _TEST = re.compile(
-    r"^\s*(=== RUN |--- (FAIL|PASS|SKIP): |(PASS|FAIL|ok)\s+\S+\s+(\d+\.\d+s|\(cached\))|=+ test session starts|"
+    r"^\s*+(=== RUN |--- (FAIL|PASS|SKIP): |(PASS|FAIL|ok)\s+\S+\s+(\d+\.\d+s|\(cached\))|=+ test session starts|"
     r"<testsuites?[ >]|<testcase |Tests:\s+\d+|Test Suites:\s+\d+|(PASS|FAIL) \S+\.(test|spec)\.[jt]sx?|"
     r"\S+::\S+ (PASSED|FAILED|ERROR|SKIPPED)|=+ .*(passed|failed).* in [\d.]+s|_{3,} \S.* _{3,}$|"
     r"E {3,}\w+(Error|Exception)\b|\S+\.py:\d+: \w*(Error|Exception)$)",
@@ -44,6 +45,7 @@ _RECORD_START_LINE = re.compile(r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", re.M)
 _RECORD_SCAN_CHARS = 65_536
 _MIN_RECORDS = 3
 _TABLE_SPLIT = re.compile(r"\S+(?: \S+)*")
+_CELL_GAP = re.compile(r"\s{2,}|\t")
 _LS_LINE = re.compile(r"^[dlcbps-][rwxsStT-]{9}[.@+]?\s+\d+")
 
 _LANGUAGE_LINE_STARTS: dict[str, tuple[str, ...]] = {
@@ -147,9 +149,32 @@ def _sample_lines(text: str) -> list[str]:
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
-def _fraction(lines: list[str], pattern: re.Pattern[str], width: int = 400) -> float:
-    """Share of lines whose first `width` characters match `pattern`."""
-    return sum(1 for line in lines if pattern.search(line, 0, width)) / len(lines) if lines else 0.0
+def _share_at_least(lines: list[str], pattern: re.Pattern[str], share: float, width: int = 400) -> bool:
+    """Whether at least `share` of the lines match `pattern` in their first `width` characters; stops reading
+    lines as soon as the rest could not change the answer."""
+    n = len(lines)
+    needed = next((count for count in range(n + 1) if count / n >= share), n + 1) if n else n + 1
+    found = 0
+    for i, line in enumerate(lines):
+        if found + n - i < needed:
+            return False
+        if pattern.search(line, 0, width):
+            found += 1
+            if found >= needed:
+                return True
+    return found >= needed
+
+
+def _diff_lines(sample: str) -> int:
+    """How many lines open like a diff's headers or hunks (at most 2: that decides); the regex only sees lines
+    whose start could match it, which `str.startswith` tells in C."""
+    found = 0
+    for line in sample.split("\n"):
+        if line.startswith(_DIFF_STARTS) and _DIFF.match(line):
+            found += 1
+            if found == 2:
+                break
+    return found
 
 
 def _test_lines(lines: list[str]) -> int:
@@ -187,12 +212,12 @@ def _is_ndjson(lines: list[str]) -> bool:
 def _is_table(lines: list[str]) -> bool:
     if len(lines) < 2:
         return False
-    if _fraction(lines[:40], _LS_LINE) >= 0.6:
+    if _share_at_least(lines[:40], _LS_LINE, 0.6):
         return True
     header = _TABLE_SPLIT.findall(lines[0].replace("\t", "  "))
-    header_cells = [cell for cell in re.split(r"\s{2,}|\t", lines[0].strip()) if cell]
+    header_cells = [cell for cell in _CELL_GAP.split(lines[0].strip()) if cell]
     if len(header_cells) >= 3 and lines[0].strip() == lines[0].strip().upper() and len(header) >= 3:
-        widths = [len(re.split(r"\s{2,}|\t", line.strip())) for line in lines[1:40]]
+        widths = [len(_CELL_GAP.split(line.strip())) for line in lines[1:40]]
         return sum(1 for w in widths if w >= len(header_cells) - 2) >= 0.8 * len(widths)
     return looks_like_describe(lines)
 
@@ -211,13 +236,13 @@ def detect_kind(text: str, tool_name: str = "") -> ContentKind:
         return ContentKind.TEST_OUTPUT
     if _looks_like_json(sample, lines):
         return ContentKind.JSON
-    if len(_DIFF.findall(sample)) >= 2:
+    if _diff_lines(sample) >= 2:
         return ContentKind.DIFF
     if _test_lines(lines) >= 2:
         return ContentKind.TEST_OUTPUT
-    if _fraction(lines, _SEARCH_LINE) >= 0.6:
+    if _share_at_least(lines, _SEARCH_LINE, 0.6):
         return ContentKind.SEARCH
-    if _fraction(lines, _TIMESTAMP) >= 0.5 or _fraction(lines, _LEVEL) >= 0.4 or _is_record_log(lines, body):
+    if _share_at_least(lines, _TIMESTAMP, 0.5) or _share_at_least(lines, _LEVEL, 0.4) or _is_record_log(lines, body):
         return ContentKind.LOGS
     if _is_table(lines):
         return ContentKind.TABLE

@@ -16,6 +16,7 @@ from headroom.pipeline.types import Compressed, CompressionContext, omitted
 _COLUMN = re.compile(r"\S+(?: \S+)*")
 _STATUS_HEADERS = frozenset({"STATUS", "STATE", "PHASE", "HEALTH", "CONDITION", "RESULT", "STAT"})
 _COUNT_HEADERS = frozenset({"RESTARTS", "ERRORS", "FAILURES", "FAILED", "RETRIES"})
+_READ_HEADERS = _STATUS_HEADERS | _COUNT_HEADERS | {"READY"}
 _READY = re.compile(r"^(\d+)/(\d+)$")
 _LEADING_INT = re.compile(r"^(\d+)")
 _MIN_ROWS = 8
@@ -47,16 +48,22 @@ def _find_table(lines: list[str]) -> _Table | None:
     return None
 
 
-def _cells(line: str, starts: list[int]) -> list[str]:
-    bounds = [*starts[1:], len(line) + 1]
-    return [line[start:end].strip() for start, end in zip(starts, bounds, strict=True)]
+def _columns(lines: list[str], table: _Table) -> dict[int, list[str]]:
+    """The cells of the columns a compressor reads (status, counters, READY), by column, row by row."""
+    columns: dict[int, list[str]] = {}
+    for col, name in enumerate(table.names):
+        if name in _READ_HEADERS:
+            start = table.starts[col]
+            end = table.starts[col + 1] if col + 1 < len(table.starts) else None
+            columns[col] = [lines[i][start:end].strip() for i in table.rows]
+    return columns
 
 
-def _stands_out(table: _Table, cells: list[list[str]]) -> set[int]:
+def _stands_out(table: _Table, columns: dict[int, list[str]]) -> set[int]:
     """Row positions whose status differs from the majority or whose counters are non-zero."""
     found: set[int] = set()
-    for col, name in enumerate(table.names):
-        values = [row[col] for row in cells]
+    for col, values in columns.items():
+        name = table.names[col]
         if name in _STATUS_HEADERS:
             majority = Counter(values).most_common(1)[0][0]
             found.update(i for i, v in enumerate(values) if v != majority)
@@ -64,7 +71,7 @@ def _stands_out(table: _Table, cells: list[list[str]]) -> set[int]:
             counted = [(int(m.group(1)), i) for i, v in enumerate(values) if (m := _LEADING_INT.match(v))]
             nonzero = sorted(((n, i) for n, i in counted if n > 0), key=lambda ni: (-ni[0], ni[1]))
             found.update(i for _, i in nonzero[:_KEEP_COUNTED])
-        elif name == "READY":
+        else:
             for i, value in enumerate(values):
                 ready = _READY.match(value)
                 if ready and int(ready.group(1)) < int(ready.group(2)):
@@ -72,11 +79,12 @@ def _stands_out(table: _Table, cells: list[list[str]]) -> set[int]:
     return found
 
 
-def _summary(table: _Table, cells: list[list[str]], dropped: list[int]) -> str:
+def _summary(table: _Table, columns: dict[int, list[str]], dropped: list[int]) -> str:
     marker = omitted(len(dropped), "rows" if len(dropped) != 1 else "row")
-    for col, name in enumerate(table.names):
+    for col, values in columns.items():
+        name = table.names[col]
         if name in _STATUS_HEADERS:
-            counts = Counter(cells[i][col] for i in dropped)
+            counts = Counter(values[i] for i in dropped)
             return f"{marker} ({name}: " + ", ".join(f"{v} {n}" for v, n in counts.most_common()) + ")"
     return marker
 
@@ -93,8 +101,8 @@ class TableCompressor:
         table = _find_table(lines)
         if table is None or sum(len(lines[i]) for i in table.rows) <= _KEEP_ALL_CHARS // max(1, ctx.depth):
             return None
-        cells = [_cells(lines[i], table.starts) for i in table.rows]
-        keep = _stands_out(table, cells)
+        columns = _columns(lines, table)
+        keep = _stands_out(table, columns)
         scores = bm25_scores([lines[i] for i in table.rows], ctx.query)
         best = max(scores, default=0.0)
         keep.update(top_indices(scores, _KEEP_RELEVANT // max(1, ctx.depth), min_score=best * 0.5))
@@ -115,11 +123,11 @@ class TableCompressor:
                 dropped.append(pos)
                 continue
             if dropped:
-                out.append(_summary(table, cells, dropped))
+                out.append(_summary(table, columns, dropped))
                 dropped = []
             out.append(line)
         if dropped:
-            out.append(_summary(table, cells, dropped))
+            out.append(_summary(table, columns, dropped))
         result = "\n".join(out)
         if len(result) > (1 - _MIN_GAIN) * len(text):
             return None
