@@ -12,14 +12,17 @@ from headroom.pipeline.test_reports import flutter_json, go_test_json, junit_xml
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _MIN_GAIN = 0.10
+# Leading whitespace is taken possessively where what follows cannot start with a space (a failing indented line
+# is then given up in one pass); the `... ok` form, which can, is its own alternative.
 _PASS_LINE = re.compile(
-    r"^\s*(?:=== (?:RUN|PAUSE|CONT|NAME)\s|--- (?:PASS|SKIP): |\S+::\S+ PASSED\b|[✓✔√] |PASS \S+\.(?:test|spec)\.|"
+    r"^(?:\s*+(?:=== (?:RUN|PAUSE|CONT|NAME)\s|--- (?:PASS|SKIP): |\S+::\S+ PASSED\b|[✓✔√] |PASS \S+\.(?:test|spec)\.)|"
     r".* \.\.\. (?:ok|skipped.*)$)"
 )
-_GO_RUN = re.compile(r"^\s*=== (?:RUN|CONT)\s+(\S+)")
-_GO_FAIL = re.compile(r"^\s*--- FAIL: (\S+)")
-_SECTION_HEADER = re.compile(r"^\s*_{3,} (.+?) _{3,}\s*$")
-_SECTION_END = re.compile(r"^\s*={3,}")
+_GO_RUN = re.compile(r"^\s*+=== (?:RUN|CONT)\s+(\S+)")
+_GO_FAIL = re.compile(r"^\s*+--- FAIL: (\S+)")
+_GO_FAIL_TEXT = "--- FAIL: "
+_SECTION_HEADER = re.compile(r"^\s*+_{3,} (.+?) _{3,}\s*$")
+_SECTION_END = re.compile(r"^\s*+={3,}")
 _ERROR_LINE = re.compile(r"^\s*E\s+\S|^\s*(?:[\w.]+(?:Error|Exception)|AssertionError)\b")
 _LOCATION_LINE = re.compile(r"^\s*\S+:\d+: \w+")
 _RELEVANT_SECTIONS = {1: 3, 2: 1}
@@ -30,21 +33,23 @@ _STRUCTURED: tuple[_Structured, ...] = (go_test_json, flutter_json, junit_xml)
 
 
 def _go_failing_roots(lines: Sequence[str]) -> set[str]:
-    return {match.group(1).split("/")[0] for line in lines if (match := _GO_FAIL.match(line))}
+    return {match.group(1).split("/")[0] for line in lines if _GO_FAIL_TEXT in line and (match := _GO_FAIL.match(line))}
 
 
 def _fold_passes(lines: Sequence[str]) -> list[int]:
-    """Indices of the lines to keep: everything except pass markers and output of go tests that passed."""
+    """Indices of the lines to keep: everything except pass markers and output of go tests that passed. The go
+    patterns only see lines holding their literal text (`in` runs in C)."""
     failing = _go_failing_roots(lines)
     current = ""
     keep: list[int] = []
     for i, line in enumerate(lines):
-        run = _GO_RUN.match(line)
+        run = _GO_RUN.match(line) if "=== " in line else None
         if run:
             current = run.group(1).split("/")[0]
             continue
-        if _GO_FAIL.match(line) or not _PASS_LINE.match(line):
-            if current and current not in failing and line.startswith((" ", "\t")) and not _GO_FAIL.match(line):
+        failed = _GO_FAIL_TEXT in line and _GO_FAIL.match(line) is not None
+        if failed or not _PASS_LINE.match(line):
+            if current and current not in failing and line.startswith((" ", "\t")) and not failed:
                 continue
             keep.append(i)
         if line.startswith(("--- PASS", "--- SKIP", "--- FAIL", "PASS", "FAIL", "ok ")):
@@ -57,10 +62,11 @@ def _sections(lines: Sequence[str]) -> list[tuple[int, int]]:
     sections: list[tuple[int, int]] = []
     start = -1
     for i, line in enumerate(lines):
-        if _SECTION_HEADER.match(line) or (start >= 0 and _SECTION_END.match(line)):
+        header = "___" in line and _SECTION_HEADER.match(line) is not None
+        if header or (start >= 0 and "===" in line and _SECTION_END.match(line)):
             if start >= 0:
                 sections.append((start, i))
-            start = i if _SECTION_HEADER.match(line) else -1
+            start = i if header else -1
     if start >= 0:
         sections.append((start, len(lines)))
     return sections
