@@ -1,12 +1,13 @@
 """Cold-start benchmark of the Lambda API handler: in fresh processes, importing the handler, building the app
-(`LambdaApp`) and answering the first and second `/livez` event, then a first proxy route (`/v1/retrieve` of an
-unknown hash, which pays for what the cold start deferred but loads no tokenizer). Reports medians of several runs
-on the wall clock and in process CPU time, the same phases of a floor (the bare library stack: asyncio, Falcon,
-httpx, pydantic-settings and Mangum serving an empty app) measured interleaved in the same run, so that what
-Headroom itself adds is readable on a loaded machine, and `-X importtime` of the cold start (the heaviest packages
-and Headroom's own modules).
+(`LambdaApp`, on the AWS store as deployed, or `--store memory`) and answering the first and second `/livez`
+event, then a first proxy route (`/metrics`, which pays for what the cold start deferred but calls no AWS service
+and loads no tokenizer). Reports medians of several runs on the wall clock and in process CPU time, the same
+phases of a floor (the bare library stack: asyncio, Falcon, httpx, pydantic-settings and Mangum serving an empty
+app) measured interleaved in the same run, so that what Headroom itself adds is readable on a loaded machine, and
+`-X importtime` of the cold start (the heaviest packages and Headroom's own modules).
 
-Run from the repository root: `python -m bench.cold_start [--runs 5] [--python PY] [--path DIR ...]`. With
+Run from the repository root: `python -m bench.cold_start [--runs 5] [--store aws|memory] [--baseline DIR]
+[--python PY] [--path DIR ...]`, `--baseline` naming another checkout timed interleaved with this one. With
 `--python python3.12 --path layers/build/function --path layers/build/deps/python` it measures the built Lambda
 artefacts (byte-compiled, no dev packages) instead of the development environment.
 """
@@ -33,11 +34,13 @@ TARGET_MS = 300.0
 # only in what they import and build; the floor is the bare stack (the libraries the app cannot start without, an
 # empty Falcon app under Mangum), measured interleaved with Headroom so that both see the same machine load. Each
 # phase is timed on the wall clock and in process CPU time (steadier on a shared machine). Headroom's probe then
-# sends a first proxy route (when `proxy` is passed): what the cold start deferred is paid there.
+# sends a first proxy route (when `proxy` is passed): what the cold start deferred is paid there. The AWS store's
+# endpoint is a closed loopback port that nothing here contacts.
 _HEADROOM_IMPORT = "import handlers.api"
 _HEADROOM_BUILD = """
 from headroom.config import Settings
-app = handlers.api.LambdaApp(Settings(_env_file=None, store="memory", workspace_dir=sys.argv[1], telemetry=False))
+store = {"store": sys.argv[2], "aws_endpoint_url": "http://127.0.0.1:9", "aws_region": "us-east-1"}
+app = handlers.api.LambdaApp(Settings(_env_file=None, workspace_dir=sys.argv[1], telemetry=False, **store))
 """
 _FLOOR_IMPORT = "import asyncio, falcon.asgi, httpx, pydantic_settings"
 _FLOOR_BUILD = """
@@ -67,8 +70,8 @@ marks.append((time.perf_counter(), time.process_time()))
 app(event("GET", "/livez"), None)
 marks.append((time.perf_counter(), time.process_time()))
 proxy_status = None
-if "proxy" in sys.argv[2:]:
-    proxy_status = app(event("POST", "/v1/retrieve", json.dumps({{"hash": "unknown"}})), None)["statusCode"]
+if "proxy" in sys.argv[3:]:
+    proxy_status = app(event("GET", "/metrics"), None)["statusCode"]
     marks.append((time.perf_counter(), time.process_time()))
 app.close()
 ml = sorted(name for name in ("onnxruntime", "numpy", "tokenizers", "hnswlib", "torch") if name in sys.modules)
@@ -87,7 +90,10 @@ COLD_PHASES = ("import", "build", "first_event")
 
 
 def _env(paths: list[Path]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADROOM_", "PYTHON"))}
+    """The probe's environment: no Headroom or Python settings of the caller's, and dummy AWS credentials with the
+    instance metadata lookup off, so that creating a boto3 client never leaves the machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADROOM_", "PYTHON", "AWS_"))}
+    env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true")
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths) if paths else str(_REPO)
     return env
 
@@ -108,10 +114,10 @@ class ImportProfile:
         return sorted(table.items(), key=lambda item: item[1], reverse=True)[:count]
 
 
-def import_profile(python: str, paths: list[Path]) -> ImportProfile:
+def import_profile(python: str, paths: list[Path], store: str) -> ImportProfile:
     with tempfile.TemporaryDirectory(prefix="headroom-cold-") as workspace:
         found = subprocess.run(
-            [python, "-X", "importtime", "-c", PROBES["headroom"], workspace],
+            [python, "-X", "importtime", "-c", PROBES["headroom"], workspace, store],
             env=_env(paths),
             cwd=workspace,
             capture_output=True,
@@ -133,7 +139,7 @@ def import_profile(python: str, paths: list[Path]) -> ImportProfile:
 
 
 def cold_starts(
-    python: str, paths: list[Path], runs: int, baseline: list[Path] | None = None
+    python: str, paths: list[Path], runs: int, store: str, baseline: list[Path] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """`runs` fresh processes of each probe, alternating (with `baseline`, Headroom's probe also runs on that
     PYTHONPATH, another checkout to compare with). They run outside the repository (`python -c` puts its working
@@ -145,7 +151,7 @@ def cold_starts(
     with tempfile.TemporaryDirectory(prefix="headroom-cold-") as workspace:
         for _ in range(runs):
             for name, probe, pythonpath in probes:
-                command = [python, "-c", probe, workspace, *([] if name == "floor" else ["proxy"])]
+                command = [python, "-c", probe, workspace, store, *([] if name == "floor" else ["proxy"])]
                 found = subprocess.run(command, env=_env(pythonpath), cwd=workspace, capture_output=True, text=True)
                 if found.returncode != 0:
                     raise RuntimeError(f"cold-start probe {name} failed:\n{found.stderr}")
@@ -168,14 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter to measure with")
     parser.add_argument("--path", type=Path, action="append", default=[], help="PYTHONPATH entry (repeatable)")
     parser.add_argument("--out", type=Path, default=_DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--store", choices=("aws", "memory"), default="aws", help="state backend (Lambda: aws)")
     parser.add_argument(
         "--baseline", type=Path, help="another checkout to time interleaved (e.g. `git archive <commit>` extracted)"
     )
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.path]
     baseline = [args.baseline.resolve()] if args.baseline else None
-    profile = import_profile(args.python, paths)
-    all_runs = cold_starts(args.python, paths, args.runs, baseline)
+    profile = import_profile(args.python, paths, args.store)
+    all_runs = cold_starts(args.python, paths, args.runs, args.store, baseline)
     runs, floor_runs = all_runs["headroom"], all_runs["floor"]
     median, floor = medians(runs), medians(floor_runs)
     wall, floor_wall = cold(median, "_ms"), cold(floor, "_ms")
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'HEADROOM OVER THE FLOOR':<34}{wall - floor_wall:>9.1f}{'':>9}{cpu - floor_cpu:>9.1f}")
     print(f"{'target':<34}{TARGET_MS:>9.0f}  x floor: wall {wall / floor_wall:.2f}, cpu {cpu / floor_cpu:.2f}")
     print(
-        f"{'then a first /v1/retrieve':<34}{median['first_proxy_event_ms']:>9.1f}{'':>9}"
+        f"{'then a first /metrics':<34}{median['first_proxy_event_ms']:>9.1f}{'':>9}"
         f"{median['first_proxy_event_cpu_ms']:>9.1f}  (builds what the cold start deferred)"
     )
     before: dict[str, float] = {}
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         before_wall, before_cpu = cold(before, "_ms") - floor_wall, cold(before, "_cpu_ms") - floor_cpu
         print(f"{'baseline over the floor':<34}{before_wall:>9.1f}{'':>9}{before_cpu:>9.1f}")
         print(
-            f"{'baseline first /v1/retrieve':<34}{before['first_proxy_event_ms']:>9.1f}{'':>9}"
+            f"{'baseline first /metrics':<34}{before['first_proxy_event_ms']:>9.1f}{'':>9}"
             f"{before['first_proxy_event_cpu_ms']:>9.1f}"
         )
     print()
@@ -213,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "python": subprocess.run([args.python, "-V"], capture_output=True, text=True).stdout.strip(),
         "pythonpath": [str(p.relative_to(_REPO)) if p.is_relative_to(_REPO) else str(p) for p in paths],
+        "store": args.store,
         "loadavg": os.getloadavg(),
         "runs": runs,
         "median_ms": median,
