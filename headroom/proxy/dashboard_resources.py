@@ -9,7 +9,6 @@ from typing import Any
 import falcon
 import falcon.asgi
 
-from headroom.accounting.history import build_history, history_csv, parse_history_query
 from headroom.errors import NotFound
 from headroom.store.interfaces import SavingsStore, Stores
 
@@ -29,6 +28,9 @@ class StatsHistoryResource:
         self._store = savings_store
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        # Imported here, not with the module: a Lambda cold start needs none of it.
+        from headroom.accounting.history import build_history, history_csv, parse_history_query
+
         query = parse_history_query(req.params)
         document = await asyncio.to_thread(build_history, self._store, query.history_mode)
         resp.cache_control = ["no-store"]
