@@ -130,8 +130,8 @@ def _dropped_marker(dropped: list[Hunk]) -> list[str]:
     """One line counting a run of dropped hunks, then their gist (definitions and one-key replacements)."""
     if not dropped:
         return []
-    added = sum(1 for h in dropped for line in h.changed if line.startswith("+"))
-    removed = sum(1 for h in dropped for line in h.changed if line.startswith("-"))
+    added = sum(h.added for h in dropped)
+    removed = sum(h.removed for h in dropped)
     what = f"hunks (+{added}/-{removed} lines)" if len(dropped) != 1 else f"hunk (+{added}/-{removed} lines)"
     return [omitted(len(dropped), what), *(h.changed[i] for h in dropped for i in sorted(_gist(h.changed)))]
 

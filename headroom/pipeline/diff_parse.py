@@ -8,16 +8,20 @@ from dataclasses import dataclass, field
 
 _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _FILE_HEADER = re.compile(r"^(?:\+\+\+ b/|diff --git a/\S+ b/)(\S+)")
+_FILE_HEADER_STARTS = ("+++ b/", "diff --git a/")
 
 
 @dataclass(slots=True)
 class Hunk:
-    """One `@@` hunk: its header, its changed lines (`+`, `-`, `\\`) and how many context lines it had."""
+    """One `@@` hunk: its header, its changed lines (`+`, `-`, `\\`), how many of them add and remove a line, and
+    how many context lines it had."""
 
     path: str
     header: str
     changed: list[str] = field(default_factory=list)
     context: int = 0
+    added: int = 0
+    removed: int = 0
 
     def text(self) -> str:
         return "\n".join([self.header, *self.changed])
@@ -46,11 +50,15 @@ def parse_diff(text: str) -> list[Segment] | None:
     old_left = new_left = 0
     for line in text.split("\n"):
         if hunk is not None and (old_left > 0 or new_left > 0):
-            if line.startswith("-"):
+            # The first character alone says what a hunk line is; comparing it is cheaper than `startswith`.
+            first = line[:1]
+            if first == "-":
                 old_left -= 1
-            elif line.startswith("+"):
+                hunk.removed += 1
+            elif first == "+":
                 new_left -= 1
-            elif not line.startswith("\\"):
+                hunk.added += 1
+            elif first != "\\":
                 old_left -= 1
                 new_left -= 1
                 hunk.context += 1
@@ -64,7 +72,7 @@ def parse_diff(text: str) -> list[Segment] | None:
             old_left, new_left = sizes
             continue
         hunk = None
-        named = _FILE_HEADER.match(line)
+        named = _FILE_HEADER.match(line) if line.startswith(_FILE_HEADER_STARTS) else None
         if named:
             path = named.group(1)
         segments.append(line)
