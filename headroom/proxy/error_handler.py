@@ -5,22 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import falcon
 import falcon.asgi
 
 from headroom.errors import HeadroomError, InvalidRequest, RateLimited
-from headroom.providers.anthropic import AnthropicProvider
-from headroom.providers.base import JSONObject
-from headroom.providers.openai_chat import openai_error_body
+
+if TYPE_CHECKING:
+    from headroom.providers.base import JSONObject
 
 log = logging.getLogger("headroom.errors")
 MAX_RETRY_AFTER = 86_400.0
 
 
 def error_body_for_path(path: str, error: HeadroomError) -> JSONObject:
-    """Anthropic's shape on Anthropic paths (and Headroom's own), OpenAI's on OpenAI paths."""
+    """Anthropic's shape on Anthropic paths (and Headroom's own), OpenAI's on OpenAI paths. The providers are
+    imported at the first error, not with the app (a Lambda cold start needs neither)."""
+    from headroom.providers.anthropic import AnthropicProvider
+    from headroom.providers.openai_chat import openai_error_body
+
     if path.startswith(("/v1/chat", "/v1/responses", "/v1/completions", "/v1/embeddings", "/openai")):
         return openai_error_body(error)
     return AnthropicProvider().error_body(error)
