@@ -75,13 +75,14 @@ def _clip(line: str) -> str:
 
 def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> list[str]:
     count = len(group.indices)
-    summary = [f"[{count}×] {_clip(render(tokens, group.indices))}"]
-    position = facet_position(tokens, group.indices) if max_values else None
+    columns = tokens.columns(group.indices)
+    summary = [f"[{count}×] {_clip(render(tokens, group.indices, columns))}"]
+    position = facet_position(tokens, columns) if max_values else None
     if position is None:
         return summary
     by_value = facet_values(tokens, group.indices, position)
     for members in by_value[:max_values]:
-        summary.append(f"  [{len(members)}×] {_clip(render(tokens, members))}")
+        summary.append(f"  [{len(members)}×] {_clip(render(tokens, members, tokens.columns(members)))}")
     if len(by_value) > max_values:
         rest = sum(len(members) for members in by_value[max_values:])
         summary.append("  " + omitted(len(by_value) - max_values, f"other values ({rest} lines)"))

@@ -4,7 +4,6 @@ repeated lines fold into one template with a count, and the values of the field 
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
 import re
@@ -133,11 +132,11 @@ class LineTokens:
         return list(zip(*[words[i] for i in indices], strict=True))
 
 
-def render(tokens: LineTokens, indices: Sequence[int]) -> str:
-    """One template for the given lines (of equal word count): fields equal in all lines are shown as they
-    are, others by their type placeholder (or <*> when the placeholders differ too). Fields are compared without
-    the whitespace before them, so a value padded differently in some lines is still one value."""
-    columns = tokens.columns(indices)
+def render(tokens: LineTokens, indices: Sequence[int], columns: Sequence[tuple[str, ...]]) -> str:
+    """One template for the given lines (of equal word count; `columns` are their words position by position):
+    fields equal in all lines are shown as they are, others by their type placeholder (or <*> when the
+    placeholders differ too). Fields are compared without the whitespace before them, so a value padded
+    differently in some lines is still one value."""
     uniform = [column.count(column[0]) == len(column) for column in columns]
     if all(uniform):
         return tokens.lines[indices[0]]
@@ -147,22 +146,32 @@ def render(tokens: LineTokens, indices: Sequence[int]) -> str:
             out.append(token)
             continue
         space = token[: len(token) - len(token.lstrip())]
-        masks = {tokens.mask(value) for value in itertools.islice(dict.fromkeys(column), _MASK_SAMPLE)}
+        masks = {tokens.mask(value) for value in _first_distinct(column, _MASK_SAMPLE)}
         out.append(space + (masks.pop() if len(masks) == 1 else WILDCARD))
     return "".join(out).strip()
 
 
-def facet_position(tokens: LineTokens, indices: Sequence[int]) -> int | None:
-    """The varying field with the fewest distinct values that still repeat, or None. Fields naming things
-    (hosts, ids, words) win over bare numbers; timestamps and fields where one value dominates never qualify."""
-    if len(indices) < 2:
+def _first_distinct(column: tuple[str, ...], count: int) -> list[str]:
+    """The first `count` distinct values of a column, in order; a short head of the column usually has them."""
+    head = list(dict.fromkeys(column[: count * 16]))
+    if len(head) < count:
+        head = list(dict.fromkeys(column))
+    return head[:count]
+
+
+def facet_position(tokens: LineTokens, columns: Sequence[tuple[str, ...]]) -> int | None:
+    """The varying field (of `columns`, a group's words position by position) with the fewest distinct values
+    that still repeat, or None. Fields naming things (hosts, ids, words) win over bare numbers; timestamps and
+    fields where one value dominates never qualify."""
+    rows = len(columns[0]) if columns else 0
+    if rows < 2:
         return None
     best: tuple[bool, int, int] | None = None
-    for position, column in enumerate(tokens.columns(indices)):
+    for position, column in enumerate(columns):
         distinct = len(set(column))
-        if distinct < 2 or distinct > _MAX_DISTINCT_SHARE * len(indices):
+        if distinct < 2 or distinct > _MAX_DISTINCT_SHARE * rows:
             continue
-        if Counter(column).most_common(1)[0][1] >= _DOMINANT_SHARE * len(indices):
+        if Counter(column).most_common(1)[0][1] >= _DOMINANT_SHARE * rows:
             continue
         masked = tokens.mask(column[0])
         if "<TS>" in masked:
