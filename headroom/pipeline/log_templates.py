@@ -48,16 +48,10 @@ def mask(token: str) -> str:
 def template_keys(lines: Sequence[str]) -> list[str]:
     """Each line's words with every token that holds a digit replaced by one variable marker. Lines that differ
     only in their digits share a key, which is worked out once for all of them."""
-    shapes = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO).split(b"\n")
-    by_shape: dict[bytes, str] = {}
-    keys: list[str] = []
-    for shape in shapes:
-        key = by_shape.get(shape)
-        if key is None:
-            words = shape.decode("utf-8", "surrogatepass").split()
-            key = by_shape[shape] = " ".join(VARIABLE if "0" in word else word for word in words)
-        keys.append(key)
-    return keys
+    zeroed = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO)
+    shapes = zeroed.decode("utf-8", "surrogatepass").split("\n")
+    by_shape = {shape: " ".join([VARIABLE if "0" in word else word for word in shape.split()]) for shape in set(shapes)}
+    return list(map(by_shape.__getitem__, shapes))
 
 
 @dataclass(slots=True)
