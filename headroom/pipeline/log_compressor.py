@@ -5,6 +5,7 @@ every other repeated line into a template with its count and the distinct values
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -138,7 +139,11 @@ class LogCompressor:
     name = "logs"
 
     def compress(self, text: str, ctx: CompressionContext) -> Compressed | None:
-        lines = [line.rstrip("\r") for line in text.split("\n")]
+        lines = text.split("\n")
+        joined = text
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+            joined = "\n".join(lines)
         if len(lines) < _MIN_LINES:
             return None
         budget = _BUDGETS[2 if ctx.depth >= 2 else 1]
@@ -156,7 +161,7 @@ class LogCompressor:
         severities = [by_key[key] for key in keys]
         candidates = [i for i, key in enumerate(keys) if key and i not in in_trace]
         groups = group_lines(keys, severities, candidates)
-        self._keep_relevant(lines, keys, ctx.query, budget, keep)
+        self._keep_relevant(joined, lines, keys, ctx.query, budget, keep)
 
         chosen, dropped = _choose_groups(groups, budget, keep)
         out = self._body(lines, keep, gap_labels)
@@ -174,11 +179,14 @@ class LogCompressor:
         return Compressed(text=result, lossless=False, transform="logs:templates")
 
     @staticmethod
-    def _keep_relevant(lines: Sequence[str], keys: Sequence[str], query: str, budget: _Budget, keep: set[int]) -> None:
+    def _keep_relevant(
+        text: str, lines: Sequence[str], keys: Sequence[str], query: str, budget: _Budget, keep: set[int]
+    ) -> None:
         """Keeps the lines BM25 ranks best, at most _RELEVANT_PER_KEY of any one exact template. Lines holding
-        a query term with a digit (a status code, an id, an address) come first: the query names that value."""
-        starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
-        hits = term_hits("\n".join(lines), starts, query)
+        a query term with a digit (a status code, an id, an address) come first: the query names that value.
+        `text` is the lines joined by newlines."""
+        starts = list(map(operator.add, itertools.accumulate(map(len, lines), initial=0), range(len(lines) + 1)))
+        hits = term_hits(text, starts, query)
         taken: Counter[str] = Counter()
         valued = {term for term in set().union(*hits.values()) if any(c.isdigit() for c in term)}
         exact = [i for i in sorted(hits, reverse=True) if not valued.isdisjoint(hits[i])]
