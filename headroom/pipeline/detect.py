@@ -23,6 +23,7 @@ _DIFF = re.compile(
     r"^(diff --git |diff -[ruN]|Index: |--- a/|\+\+\+ b/|@@ -\d+(,\d+)? \+\d+(,\d+)? @@|From [0-9a-f]{40} )", re.M
 )
 _DIFF_STARTS = ("diff -", "Index: ", "--- a/", "+++ b/", "@@ -", "From ")
+_DIFF_LINE_OPENINGS = tuple("\n" + start for start in _DIFF_STARTS)
 _TEST = re.compile(
     r"^\s*+(=== RUN |--- (FAIL|PASS|SKIP): |(PASS|FAIL|ok)\s+\S+\s+(\d+\.\d+s|\(cached\))|=+ test session starts|"
     r"<testsuites?[ >]|<testcase |Tests:\s+\d+|Test Suites:\s+\d+|(PASS|FAIL) \S+\.(test|spec)\.[jt]sx?|"
@@ -166,8 +167,10 @@ def _share_at_least(lines: list[str], pattern: re.Pattern[str], share: float, wi
 
 
 def _diff_lines(sample: str) -> int:
-    """How many lines open like a diff's headers or hunks (at most 2: that decides); the regex only sees lines
-    whose start could match it, which `str.startswith` tells in C."""
+    """How many lines open like a diff's headers or hunks (at most 2: that decides). Without any line opening
+    so (one search in C per opening) there are none; else the regex only sees lines whose start could match."""
+    if not any(opening in sample for opening in _DIFF_LINE_OPENINGS) and not sample.startswith(_DIFF_STARTS):
+        return 0
     found = 0
     for line in sample.split("\n"):
         if line.startswith(_DIFF_STARTS) and _DIFF.match(line):
@@ -178,11 +181,14 @@ def _diff_lines(sample: str) -> int:
 
 
 def _test_lines(lines: list[str]) -> int:
-    """How many lines look like test-runner output; only lines that could match are given to the regex."""
+    """How many lines look like test-runner output (at most 2: that decides); only lines that could match are
+    given to the regex."""
     found = 0
     for line in lines:
-        if line.lstrip()[:1] in _TEST_FIRST_CHARS or "::" in line or ".py:" in line:
-            found += 1 if _TEST.match(line) else 0
+        if (line.lstrip()[:1] in _TEST_FIRST_CHARS or "::" in line or ".py:" in line) and _TEST.match(line):
+            found += 1
+            if found == 2:
+                break
     return found
 
 
