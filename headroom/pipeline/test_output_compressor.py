@@ -124,7 +124,9 @@ class TestOutputCompressor:
         if stripped.startswith(("{", "<")):
             result = next((r for parse in _STRUCTURED if (r := parse(stripped)) is not None), None)
         if result is None:
-            lines = [line.rstrip("\r") for line in text.split("\n")]
+            lines = text.split("\n")
+            if "\r" in text:
+                lines = [line.rstrip("\r") for line in lines]
             keep = _abbreviate_sections(lines, _fold_passes(lines), ctx)
             if not keep:
                 return None
