@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from headroom.pipeline.relevance import bm25_scores, top_indices
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
-DESCRIBE_LINE = re.compile(r"^\s*[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
+DESCRIBE_LINE = re.compile(r"^\s*+[A-Z][\w .()/-]{0,40}:(\s{2,}\S|\s*$)")
 _DESCRIBE_SHARE = 0.4
 _DESCRIBE_SAMPLE_LINES = 60
 _CONTINUATION_INDENT = 12
@@ -43,8 +43,12 @@ def looks_like_describe(lines: list[str]) -> bool:
     counting the deeply indented continuation lines of a long value list (labels, annotations)."""
     sample = lines[:_DESCRIBE_SAMPLE_LINES]
     found = sum(1 for line in sample if DESCRIBE_LINE.match(line, 0, 400))
-    continued = sum(1 for line in sample if _indent(line) >= _CONTINUATION_INDENT and ":" not in line)
-    return found >= _MIN_KEYS and found >= _DESCRIBE_SHARE * (len(sample) - continued)
+    if found < _MIN_KEYS:
+        return False
+    continued = sum(
+        1 for line in sample if ":" not in line and len(line) - len(line.lstrip(" ")) >= _CONTINUATION_INDENT
+    )
+    return found >= _DESCRIBE_SHARE * (len(sample) - continued)
 
 
 @dataclass(frozen=True, slots=True)
