@@ -1,5 +1,9 @@
 """The streaming relay: forwards each upstream chunk as it arrives, injects Anthropic pings after upstream
-silence, reads usage from a copy, and stops the upstream request when the client goes away."""
+silence, reads usage from a copy, and stops the upstream request when the client goes away.
+
+An upstream body of the lean client (headroom/proxy/transport.py) is watched by its own wait: upstream silence
+ends the wait with b"", the client's disconnect stops it. Any other source (spliced retrieval rounds, a body read
+through an outbound proxy) races a task per chunk against the disconnect."""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from headroom.errors import HeadroomError
 from headroom.providers.base import JSONObject, Provider, UsageTap
+from headroom.proxy.disconnect import ClientGone
 from headroom.proxy.sse import SseReader
+from headroom.proxy.transport import ResponseBody
 from headroom.proxy.upstream import translate_stream_error
 
 PING_EVENT = b'event: ping\ndata: {"type": "ping"}\n\n'
@@ -42,7 +48,7 @@ class RelayOptions:
     provider: Provider
     streaming: bool
     ping_interval: float | None
-    disconnected: asyncio.Event | None
+    disconnected: ClientGone | None
     keep_body_limit: int = 0
     keep_stream_copy: bool = False
     on_done: Callable[[RelayOutcome], None] | None = None
@@ -55,8 +61,22 @@ def _stream_error_event(provider: Provider, error: HeadroomError) -> bytes:
     return b"event: error\ndata: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
 
 
+async def _watched_body(
+    body: ResponseBody, disconnected: ClientGone | None, ping_interval: float | None, outcome: RelayOutcome
+) -> AsyncGenerator[bytes | None, None]:
+    """What `_watched` yields, for the lean client's body: no task per piece, the body's own wait is cut short."""
+    if disconnected is not None:
+        disconnected.on_set(body.stop_waiting)
+    while True:
+        piece = await body.next_piece(ping_interval)
+        if piece is None:
+            outcome.client_disconnected = disconnected is not None and disconnected.is_set()
+            return
+        yield piece or None
+
+
 async def _watched(
-    source: AsyncIterator[bytes], disconnected: asyncio.Event | None, ping_interval: float | None, outcome: RelayOutcome
+    source: AsyncIterable[bytes], disconnected: ClientGone | None, ping_interval: float | None, outcome: RelayOutcome
 ) -> AsyncGenerator[bytes | None, None]:
     """The source's chunks, None after each `ping_interval` of upstream silence; ends early (marking the outcome)
     when the client goes away. Each wait is a task raced against the disconnect, so this path is for streams."""
@@ -94,7 +114,7 @@ async def _watched(
 
 
 async def relay(
-    source: AsyncIterator[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
+    source: AsyncIterable[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
 ) -> AsyncIterator[bytes]:
     """Yield the source's bytes unchanged, in order, as they arrive; `close` releases the upstream response.
     A plain JSON body is relayed by a bare loop; a stream is raced against the client's disconnect (and upstream
@@ -105,8 +125,12 @@ async def relay(
         outcome.body = bytearray()
     at_boundary = True
     watch = options.watch_client or options.ping_interval is not None
-    watched = _watched(source, options.disconnected, options.ping_interval, outcome) if watch else None
-    arrivals: AsyncIterator[bytes | None] = watched if watched is not None else source
+    watched: AsyncGenerator[bytes | None, None] | None = None
+    if watch and isinstance(source, ResponseBody):
+        watched = _watched_body(source, options.disconnected, options.ping_interval, outcome)
+    elif watch:
+        watched = _watched(source, options.disconnected, options.ping_interval, outcome)
+    arrivals: AsyncIterable[bytes | None] = watched if watched is not None else source
     try:
         async for chunk in arrivals:
             if chunk is None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import falcon.asgi
 
 from headroom.accounting.tenant import api_key_from_headers, tenant_id
 from headroom.config import Settings
 from headroom.errors import PayloadTooLarge
-from headroom.proxy.disconnect import SCOPE_KEY
+from headroom.proxy.disconnect import SCOPE_KEY, ClientGone
 from headroom.proxy.service import Incoming, Outgoing
 
 
@@ -39,7 +37,7 @@ async def incoming_from(req: falcon.asgi.Request, settings: Settings) -> Incomin
         headers=headers,
         body=body,
         tenant=tenant_id(api_key_from_headers(lowered), settings.tenant_salt),
-        disconnected=disconnected if isinstance(disconnected, asyncio.Event) else None,
+        disconnected=disconnected if isinstance(disconnected, ClientGone) else None,
     )
 
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +22,7 @@ from headroom.errors import HeadroomError
 from headroom.pipeline.pipeline import OptimizeResult, Pipeline
 from headroom.providers.anthropic import AnthropicProvider
 from headroom.providers.base import JSONObject, Provider, parse_json_body
+from headroom.proxy.disconnect import ClientGone
 from headroom.proxy.guard import RequestGuard
 from headroom.proxy.relay import RelayOptions, RelayOutcome, relay
 from headroom.proxy.upstream import Upstreams, forward_request_headers, response_headers
@@ -39,7 +40,7 @@ class Incoming:
     headers: list[tuple[str, str]]
     body: bytes
     tenant: str
-    disconnected: asyncio.Event | None = None
+    disconnected: ClientGone | None = None
     received_at: float = field(default_factory=time.perf_counter)
 
     def header(self, name: str) -> str | None:
@@ -104,6 +105,15 @@ def lenient_json(raw: bytes) -> JSONObject | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def body_stream(response: httpx.Response) -> AsyncIterable[bytes]:
+    """The response's body as its transport gives it (the lean client's `ResponseBody` lets the relay watch the
+    client and upstream silence without a task per piece); httpx's `aiter_raw` would only add bookkeeping."""
+    stream = response.stream
+    if not isinstance(stream, httpx.AsyncByteStream):
+        raise TypeError("upstream responses are read asynchronously")
+    return stream
 
 
 def is_bypass(incoming: Incoming, settings: Settings) -> bool:
@@ -217,10 +227,10 @@ class ProxyService:
         body: JSONObject | None,
         optimized: OptimizeResult,
         response: httpx.Response,
-    ) -> tuple[AsyncIterator[bytes], Callable[[], Awaitable[None]], bool]:
+    ) -> tuple[AsyncIterable[bytes], Callable[[], Awaitable[None]], bool]:
         """The bytes to relay: upstream's own, or (when the retrieval tool is in play) the spliced rounds."""
         if body is None or not optimized.retrieval_enabled or response.status_code != 200:
-            return response.aiter_raw(), response.aclose, False
+            return body_stream(response), response.aclose, False
         rounds = RetrievalRounds(
             self._upstreams,
             self._blobs,
@@ -259,5 +269,5 @@ class ProxyService:
             disconnected=incoming.disconnected,
             watch_client=response.headers.get("content-type", "").startswith("text/event-stream"),
         )
-        stream = relay(response.aiter_raw(), response.aclose, options, outcome)
+        stream = relay(body_stream(response), response.aclose, options, outcome)
         return Outgoing(response.status_code, response_headers(response.headers, keep_length=True), stream)

@@ -34,9 +34,14 @@ class PoolLimits:
     keepalive_expiry: float = 60.0
 
 
-def _read_timed_out(future: asyncio.Future[None]) -> None:
+def _read_timed_out(future: asyncio.Future[bool]) -> None:
     if not future.done():
         future.set_exception(httpx.ReadTimeout("upstream read timed out"))
+
+
+def _quiet(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 class Connection(asyncio.Protocol):
@@ -58,7 +63,9 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._until_close = False
         self._error: Exception | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        self._stopped = False
+        self._silent_since: float | None = None
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------------
 
@@ -119,7 +126,7 @@ class Connection(asyncio.Protocol):
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+            self._waiter.set_result(True)
 
     def _fail(self, error: Exception) -> None:
         if self._error is None:
@@ -127,24 +134,29 @@ class Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(error)
 
-    async def _wait(self, timeout: float | None) -> None:
+    async def _wait(self, timeout: float | None, quiet: float | None = None) -> bool:
+        """Until something happens on the connection (True) or `quiet` seconds pass first (False); raises the
+        connection's error, or ReadTimeout after `timeout` seconds."""
         if self._error is not None:
             raise self._error
-        waiter = self._waiter = self._loop.create_future()
-        timer = None
-        if timeout is not None:
-            timer = self._loop.call_later(timeout, _read_timed_out, waiter)
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiter = waiter
+        timer = None if timeout is None else self._loop.call_later(timeout, _read_timed_out, waiter)
+        quiet_timer = None if quiet is None else self._loop.call_later(quiet, _quiet, waiter)
         try:
-            await waiter
+            return await waiter
         finally:
             self._waiter = None
             if timer is not None:
                 timer.cancel()
+            if quiet_timer is not None:
+                quiet_timer.cancel()
 
     async def send(self, head: bytes, body: bytes, read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]]]:
         """Write the request; return the response status and headers once they have arrived."""
         assert self.transport is not None
-        self._head_done = self._complete = self._keep_alive = False
+        self._head_done = self._complete = self._keep_alive = self._stopped = False
+        self._silent_since = None
         self._headers = []
         # One send for a small request (a copy costs less than a second system call); a large body goes as is.
         if len(body) < 65536:
@@ -155,14 +167,21 @@ class Connection(asyncio.Protocol):
             await self._wait(read_timeout)
         return self._parser.get_status_code(), self._headers
 
-    async def next_chunk(self, read_timeout: float | None) -> bytes | None:
+    async def next_chunk(self, read_timeout: float | None, quiet: float | None = None) -> bytes | None:
         """Every body byte that has arrived and not been taken yet, in one piece (pieces that arrived together
         are sent on together: one write to the client instead of one per piece); None once the response is
-        complete."""
-        while not self._chunks:
-            if self._complete:
+        complete or `stop_waiting` was called. With `quiet`, b"" after that many seconds without a byte; the
+        read timeout keeps counting from the last byte across such returns."""
+        while not self._chunks or self._stopped:
+            if self._complete or self._stopped:
                 return None
-            await self._wait(read_timeout)
+            now = self._loop.time()
+            if self._silent_since is None:
+                self._silent_since = now
+            remaining = None if read_timeout is None else read_timeout - (now - self._silent_since)
+            if not await self._wait(remaining, quiet):
+                return b""
+        self._silent_since = None
         chunks = self._chunks
         chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
@@ -171,6 +190,12 @@ class Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         return chunk
+
+    def stop_waiting(self) -> None:
+        """End the body here (the client is gone): a waiting `next_chunk` returns None, and so does every later
+        one; the connection is not reused."""
+        self._stopped = True
+        self._wake()
 
     def reusable(self) -> bool:
         return self._complete and self._keep_alive and not self.closed and not self._chunks
@@ -262,6 +287,21 @@ class ResponseBody(httpx.AsyncByteStream):
         except httpx.HTTPError:
             await self.aclose()
             raise
+
+    async def next_piece(self, quiet: float | None) -> bytes | None:
+        """The body bytes that have arrived since the last call; b"" after `quiet` seconds of upstream silence;
+        None at the end of the body or after `stop_waiting`. For a relay that watches the silence and the client
+        without a task per piece."""
+        if self._head_only:
+            return None
+        try:
+            return await self._connection.next_chunk(self._read_timeout, quiet)
+        except httpx.HTTPError:
+            await self.aclose()
+            raise
+
+    def stop_waiting(self) -> None:
+        self._connection.stop_waiting()
 
     async def aclose(self) -> None:
         if not self._released:

@@ -1,5 +1,6 @@
 """The upstream HTTP/1.1 client against a scripted server on 127.0.0.1: the bytes it sends, keep-alive reuse, every
-way a response body can be framed, body bytes handed on as they arrive, and the httpx errors it raises."""
+way a response body can be framed, body bytes handed on as they arrive, a watched body's silence and stop, and
+the httpx errors it raises."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from headroom.proxy.transport import Http11Client, Origin, Timeouts
+from headroom.proxy.transport import Http11Client, Origin, ResponseBody, Timeouts
 from headroom.proxy.upstream import request_target
 
 Script = Callable[[asyncio.StreamWriter], Awaitable[None]]
@@ -177,6 +178,51 @@ def test_pieces_that_arrive_together_come_out_together_and_later_ones_apart() ->
             await response.aclose()
 
     run(server, exchange)
+
+
+def test_a_watched_body_reports_silence_and_stops_waiting_when_told() -> None:
+    async def slow(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server = ScriptedServer([slow, reply(OK)])
+
+    async def exchange(client: Http11Client, origin: Origin) -> None:
+        response = await client.send(origin, "GET", "/", [], None)
+        body = response.stream
+        assert isinstance(body, ResponseBody)
+        assert await body.next_piece(0.05) == b"hello"
+        assert await body.next_piece(0.05) == b"", "silence"
+        asyncio.get_running_loop().call_later(0.05, body.stop_waiting)
+        assert await body.next_piece(None) is None, "stopped"
+        assert await body.next_piece(None) is None
+        await response.aclose()
+        assert await body_of(await client.send(origin, "GET", "/", [], None)) == b"{}"
+
+    run(server, exchange)
+    assert [connection for connection, _ in server.requests] == [1, 2], "a stopped body's connection is not reused"
+
+
+def test_the_read_timeout_counts_across_reports_of_silence() -> None:
+    async def silent_body(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server = ScriptedServer([silent_body])
+
+    async def exchange(client: Http11Client, origin: Origin) -> None:
+        response = await client.send(origin, "GET", "/", [], None)
+        body = response.stream
+        assert isinstance(body, ResponseBody)
+        silences = 0
+        with pytest.raises(httpx.ReadTimeout):
+            while await body.next_piece(0.05) == b"":
+                silences += 1
+        assert 2 <= silences <= 8, "about 0.3 s of silence in 0.05 s reports, then the read timeout"
+
+    run(server, exchange, read=0.3)
 
 
 def test_a_large_body_arrives_whole_through_back_pressure() -> None:
