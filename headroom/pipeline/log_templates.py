@@ -23,7 +23,8 @@ _MASKS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 _TOKEN = re.compile(r"\s*\S+")
 _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_NONZERO_TO_ONE = str.maketrans("23456789", "1" * 8)
+_NONZERO_TO_ONE = bytes.maketrans(b"23456789", b"1" * 8)
+_DIGITS_TO_ONE = bytes.maketrans(b"0123456789", b"1" * 10)
 VARIABLE = "#"
 WILDCARD = "<*>"
 _MERGE_SIMILARITY = 0.7
@@ -106,17 +107,19 @@ class LineTokens:
         self.lines = lines
         self.words = [line.split() for line in lines]
         self._masks: dict[str, str] = {}
+        self._shapes: dict[bytes, str] = {}
 
     def mask(self, token: str) -> str:
         """`mask(token)`, remembered for the tokens of this text and worked out once per digit shape: the masks
-        tell digits only from other characters and `0` from other digits (`0x`), and leave no digit behind, so
-        tokens that differ only in which non-zero digits they hold (timestamps, counters) mask alike."""
+        tell digits only from other characters (and `0` from other digits in `0x`), and leave no digit behind, so
+        tokens that differ only in which digits they hold (timestamps, counters, ids) mask alike."""
         masked = self._masks.get(token)
         if masked is None:
-            shape = token.translate(_NONZERO_TO_ONE)
-            masked = self._masks.get(shape)
+            encoded = token.encode("utf-8", "surrogatepass")
+            shape = encoded.translate(_NONZERO_TO_ONE if b"x" in encoded else _DIGITS_TO_ONE)
+            masked = self._shapes.get(shape)
             if masked is None:
-                masked = self._masks[shape] = mask(shape)
+                masked = self._shapes[shape] = mask(shape.decode("utf-8", "surrogatepass"))
             self._masks[token] = masked
         return masked
 
