@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from falcon import inspect
 
 from headroom.app import HeadroomApp, create_app
 from headroom.config import Settings
+from headroom.deferred import Deferred
 from headroom.store.aws import ensure_aws_resources
 
 HEAVY = ("tiktoken", "onnxruntime", "numpy", "tokenizers", "boto3", "opentelemetry", "sqlite3", "tree_sitter")
@@ -110,3 +112,21 @@ def test_the_aws_store_imports_boto3_at_its_first_use(tmp_path: Path, moto_endpo
     ensure_aws_resources(Settings(_env_file=None, store="aws", aws_endpoint_url=moto_endpoint))
     loaded = _probe(_AWS_PROBE, moto_endpoint, str(tmp_path))
     assert loaded == {"livez": 200, "at_live": False, "readyz": 200, "at_ready": True}
+
+
+def test_a_deferred_value_is_built_once_and_a_failed_build_runs_again() -> None:
+    attempts: list[int] = []
+
+    def build() -> list[int]:
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise RuntimeError("first build fails")
+        return attempts
+
+    deferred = Deferred(build)
+    assert attempts == []
+    with pytest.raises(RuntimeError):
+        deferred.get()
+    assert deferred.value is None
+    assert deferred.get() is deferred.get() is attempts
+    assert attempts == [0, 1]
