@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import re
 from collections import Counter
@@ -90,17 +91,18 @@ def shortlist(
     """Up to `limit` units with hits, best first by the summed rarity of their terms, at most `per_group` of
     any one group (so one repeated template cannot fill the list); ties go to the earlier unit, or to the later
     one with `latest_first` (the newest state of a log). Returned in unit order."""
-    df: Counter[str] = Counter(term for found in hits.values() for term in found)
+    df: Counter[str] = Counter(itertools.chain.from_iterable(hits.values()))
     rarity = {term: math.log(1 + unit_count / count) for term, count in df.items()}
     by_terms: dict[frozenset[str], float] = {}
     weight: dict[int, float] = {}
     for k, found in hits.items():
         terms = frozenset(found)
-        if terms not in by_terms:
-            by_terms[terms] = sum(rarity[t] for t in sorted(terms))
-        weight[k] = by_terms[terms]
-    direction = -1 if latest_first else 1
-    ranked = sorted(hits, key=lambda k: (-weight[k], direction * k))
+        summed = by_terms.get(terms)
+        if summed is None:
+            summed = by_terms[terms] = sum(rarity[t] for t in sorted(terms))
+        weight[k] = summed
+    # Heaviest first, ties in unit order (reversed with `latest_first`): two stable sorts with keys read in C.
+    ranked = sorted(sorted(hits, reverse=latest_first), key=weight.__getitem__, reverse=True)
     taken: Counter[Hashable] = Counter()
     chosen: list[int] = []
     for k in ranked:
