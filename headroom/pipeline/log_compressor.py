@@ -81,7 +81,7 @@ def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> lis
     position = facet_position(tokens, columns) if max_values else None
     if position is None:
         return summary
-    by_value = facet_values(tokens, group.indices, position)
+    by_value = facet_values(group.indices, columns[position])
     for members in by_value[:max_values]:
         summary.append(f"  [{len(members)}×] {_clip(render(tokens, members, tokens.columns(members)))}")
     if len(by_value) > max_values:

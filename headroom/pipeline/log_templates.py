@@ -179,10 +179,10 @@ def facet_position(tokens: LineTokens, columns: Sequence[tuple[str, ...]]) -> in
     return None if best is None else best[2]
 
 
-def facet_values(tokens: LineTokens, indices: Sequence[int], position: int) -> list[list[int]]:
-    """The group's lines split by their value at `position`, most frequent value first (ties: first seen)."""
+def facet_values(indices: Sequence[int], column: Sequence[str]) -> list[list[int]]:
+    """The group's lines (`indices`) split by their value in `column` (one value per line), most frequent value
+    first (ties: first seen)."""
     by_value: dict[str, list[int]] = {}
-    words = tokens.words
-    for i in indices:
-        by_value.setdefault(words[i][position], []).append(i)
+    for i, value in zip(indices, column, strict=True):
+        by_value.setdefault(value, []).append(i)
     return sorted(by_value.values(), key=lambda members: (-len(members), members[0]))
