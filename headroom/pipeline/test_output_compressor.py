@@ -5,10 +5,10 @@ tests into counts. Handles pytest, unittest, go test (-v and -json), jest, JUnit
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from headroom.pipeline.relevance import bm25_scores
-from headroom.pipeline.test_reports import flutter_json, go_test_json, junit_xml
+from headroom.pipeline.test_reports import flutter_json, go_test_json, json_events, junit_xml
 from headroom.pipeline.types import Compressed, CompressionContext, omitted
 
 _MIN_GAIN = 0.10
@@ -27,9 +27,6 @@ _ERROR_LINE = re.compile(r"^\s*E\s+\S|^\s*(?:[\w.]+(?:Error|Exception)|Assertion
 _LOCATION_LINE = re.compile(r"^\s*\S+:\d+: \w+")
 _RELEVANT_SECTIONS = {1: 3, 2: 1}
 _ERROR_LINES_PER_SECTION = {1: 1, 2: 1}
-
-_Structured = Callable[[str], str | None]
-_STRUCTURED: tuple[_Structured, ...] = (go_test_json, flutter_json, junit_xml)
 
 
 def _go_failing_roots(lines: Sequence[str]) -> set[str]:
@@ -94,6 +91,18 @@ def _abbreviate_sections(lines: Sequence[str], keep: list[int], ctx: Compression
     return [i for i in keep if i not in dropped]
 
 
+def _report(text: str) -> str | None:
+    """A machine-readable report (go test -json, flutter --machine events, JUnit XML) as a short text report;
+    JSON Lines are parsed once for both event formats."""
+    events = json_events(text) if text.startswith("{") else None
+    if events is not None:
+        for report in (go_test_json, flutter_json):
+            rendered = report(events)
+            if rendered is not None:
+                return rendered
+    return junit_xml(text)
+
+
 def _render(lines: Sequence[str], keep: Sequence[int]) -> str:
     out: list[str] = []
     previous = -1
@@ -122,7 +131,7 @@ class TestOutputCompressor:
         transform = "test_output:report"
         stripped = text.lstrip()
         if stripped.startswith(("{", "<")):
-            result = next((r for parse in _STRUCTURED if (r := parse(stripped)) is not None), None)
+            result = _report(stripped)
         if result is None:
             lines = text.split("\n")
             if "\r" in text:

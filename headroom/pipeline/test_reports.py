@@ -14,7 +14,8 @@ from headroom.pipeline.types import omitted
 _MAX_OUTPUT_LINES = 60
 
 
-def _json_lines(text: str) -> list[dict[str, Any]] | None:
+def json_events(text: str) -> list[dict[str, Any]] | None:
+    """The objects of a JSON Lines text (blank lines skipped), or None when any line is not a JSON object."""
     events: list[dict[str, Any]] = []
     for line in text.splitlines():
         if not line.strip():
@@ -36,10 +37,9 @@ def _clip_lines(lines: list[str]) -> list[str]:
     return [*lines[:half], "    " + omitted(len(lines) - 2 * half, "output lines"), *lines[-half:]]
 
 
-def go_test_json(text: str) -> str | None:
+def go_test_json(events: list[dict[str, Any]]) -> str | None:
     """go test -json events: failing tests and packages with their output, counts for the rest."""
-    events = _json_lines(text)
-    if events is None or not any("Action" in e for e in events):
+    if not any("Action" in e for e in events):
         return None
     outputs: dict[tuple[str, str], list[str]] = {}
     results: dict[tuple[str, str], str] = {}
@@ -70,10 +70,9 @@ def go_test_json(text: str) -> str | None:
     return "\n".join(out)
 
 
-def flutter_json(text: str) -> str | None:
+def flutter_json(events: list[dict[str, Any]]) -> str | None:
     """flutter test --machine events: failing tests with their errors and printed messages."""
-    events = _json_lines(text)
-    if events is None or not any(e.get("type") == "testStart" for e in events):
+    if not any(e.get("type") == "testStart" for e in events):
         return None
     suites: dict[int, str] = {}
     names: dict[int, tuple[str, int]] = {}
