@@ -155,7 +155,10 @@ def cold_starts(
                 found = subprocess.run(command, env=_env(pythonpath), cwd=workspace, capture_output=True, text=True)
                 if found.returncode != 0:
                     raise RuntimeError(f"cold-start probe {name} failed:\n{found.stderr}")
-                results[name].append(json.loads(found.stdout.strip().splitlines()[-1]))
+                result = json.loads(found.stdout.strip().splitlines()[-1])
+                if result["status"] != 200 or result["proxy_status"] not in (None, 200):
+                    raise RuntimeError(f"cold-start probe {name} answered {result['status']}, {result['proxy_status']}")
+                results[name].append(result)
     return results
 
 
