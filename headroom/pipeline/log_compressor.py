@@ -20,6 +20,7 @@ from headroom.pipeline.log_templates import (
     group_lines,
     render,
     template_keys,
+    uniform_columns,
 )
 from headroom.pipeline.relevance import bm25_scores
 from headroom.pipeline.term_hits import shortlist as shortlist_units
@@ -77,13 +78,16 @@ def _clip(line: str) -> str:
 def _group_summary(tokens: LineTokens, group: LineGroup, max_values: int) -> list[str]:
     count = len(group.indices)
     columns = tokens.columns(group.indices)
-    summary = [f"[{count}×] {_clip(render(tokens, group.indices, columns))}"]
-    position = facet_position(tokens, columns) if max_values else None
+    uniform = uniform_columns(columns)
+    summary = [f"[{count}×] {_clip(render(tokens, group.indices, columns, uniform))}"]
+    position = facet_position(tokens, columns, uniform) if max_values else None
     if position is None:
         return summary
     by_value = facet_values(group.indices, columns[position])
     for members in by_value[:max_values]:
-        summary.append(f"  [{len(members)}×] {_clip(render(tokens, members, tokens.columns(members)))}")
+        member_columns = tokens.columns(members)
+        template = render(tokens, members, member_columns, uniform_columns(member_columns, uniform))
+        summary.append(f"  [{len(members)}×] {_clip(template)}")
     if len(by_value) > max_values:
         rest = sum(len(members) for members in by_value[max_values:])
         summary.append("  " + omitted(len(by_value) - max_values, f"other values ({rest} lines)"))

@@ -129,12 +129,19 @@ class LineTokens:
         return list(zip(*[words[i] for i in indices], strict=True))
 
 
-def render(tokens: LineTokens, indices: Sequence[int], columns: Sequence[tuple[str, ...]]) -> str:
-    """One template for the given lines (of equal word count; `columns` are their words position by position):
-    fields equal in all lines are shown as they are, others by their type placeholder (or <*> when the
-    placeholders differ too). Fields are compared without the whitespace before them, so a value padded
-    differently in some lines is still one value."""
-    uniform = [column.count(column[0]) == len(column) for column in columns]
+def uniform_columns(columns: Sequence[tuple[str, ...]], within: Sequence[bool] | None = None) -> list[bool]:
+    """Which columns hold one value in every line. `within`: the flags of a superset of these lines, whose
+    uniform columns are uniform here too without a look."""
+    if within is None:
+        return [column.count(column[0]) == len(column) for column in columns]
+    return [same or column.count(column[0]) == len(column) for same, column in zip(within, columns, strict=True)]
+
+
+def render(tokens: LineTokens, indices: Sequence[int], columns: Sequence[tuple[str, ...]], uniform: list[bool]) -> str:
+    """One template for the given lines (of equal word count; `columns` are their words position by position,
+    `uniform` says which hold one value): fields equal in all lines are shown as they are, others by their type
+    placeholder (or <*> when the placeholders differ too). Fields are compared without the whitespace before
+    them, so a value padded differently in some lines is still one value."""
     if all(uniform):
         return tokens.lines[indices[0]]
     out: list[str] = []
@@ -156,15 +163,17 @@ def _first_distinct(column: tuple[str, ...], count: int) -> list[str]:
     return head[:count]
 
 
-def facet_position(tokens: LineTokens, columns: Sequence[tuple[str, ...]]) -> int | None:
-    """The varying field (of `columns`, a group's words position by position) with the fewest distinct values
-    that still repeat, or None. Fields naming things (hosts, ids, words) win over bare numbers; timestamps and
-    fields where one value dominates never qualify."""
+def facet_position(tokens: LineTokens, columns: Sequence[tuple[str, ...]], uniform: list[bool]) -> int | None:
+    """The varying field (of `columns`, a group's words position by position; `uniform` says which hold one
+    value) with the fewest distinct values that still repeat, or None. Fields naming things (hosts, ids, words)
+    win over bare numbers; timestamps and fields where one value dominates never qualify."""
     rows = len(columns[0]) if columns else 0
     if rows < 2:
         return None
     best: tuple[bool, int, int] | None = None
     for position, column in enumerate(columns):
+        if uniform[position]:
+            continue
         distinct = len(set(column))
         if distinct < 2 or distinct > _MAX_DISTINCT_SHARE * rows:
             continue
