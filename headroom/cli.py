@@ -92,7 +92,7 @@ def proxy(**flags: Any) -> None:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
-        http="headroom.proxy.http_protocol:CoalescingHttpToolsProtocol",
+        http="headroom.proxy.http_protocol:HeadWithBodyHttpToolsProtocol",
     )
 
 

@@ -113,6 +113,14 @@ async def _watched(
             watcher.cancel()
 
 
+def _keep_copy(outcome: RelayOutcome, chunk: bytes, limit: int) -> None:
+    if outcome.body is not None and not outcome.body_truncated:
+        if len(outcome.body) + len(chunk) <= limit:
+            outcome.body.extend(chunk)
+        else:
+            outcome.body_truncated = True
+
+
 async def relay(
     source: AsyncIterable[bytes], close: Callable[[], Awaitable[None]], options: RelayOptions, outcome: RelayOutcome
 ) -> AsyncIterator[bytes]:
@@ -144,14 +152,13 @@ async def relay(
                 outcome.first_byte_at = time.perf_counter()
             outcome.bytes_sent += len(chunk)
             if reader is not None:
-                reader.feed(chunk)
                 at_boundary = chunk.endswith((b"\n\n", b"\r\n\r\n"))
-            if outcome.body is not None and not outcome.body_truncated:
-                if len(outcome.body) + len(chunk) <= options.keep_body_limit:
-                    outcome.body.extend(chunk)
-                else:
-                    outcome.body_truncated = True
-            yield chunk
+            try:
+                yield chunk
+            finally:  # the usage tap and the kept copy read a chunk once it has gone on: the client never waits
+                if reader is not None:
+                    reader.feed(chunk)
+                _keep_copy(outcome, chunk, options.keep_body_limit)
     except (httpx.HTTPError, HeadroomError) as exc:
         error = exc if isinstance(exc, HeadroomError) else translate_stream_error(exc)
         outcome.upstream_error = error.message
