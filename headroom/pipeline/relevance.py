@@ -52,18 +52,21 @@ def _plain_and_camel_positions(unit: str, low: str, term: str) -> list[int]:
     found: list[int] = []
     size = len(term)
     length = len(low)
-    at = low.find(term)
+    find = low.find
+    at = find(term)
     while at >= 0:
         end = at + size
         left_open = at == 0 or low[at - 1] not in _ALNUM_CHARS
         right_open = end == length or low[end] not in _ALNUM_CHARS
         if left_open and right_open:
             found.append(at)
-        left_camel = at > 0 and unit[at].isupper() and unit[at - 1].islower()
-        right_camel = end < length and unit[end].isupper() and unit[end - 1].islower()
-        if (left_camel or right_camel) and (left_camel or left_open) and (right_camel or right_open):
+        if at > 0 and unit[at].isupper() and unit[at - 1].islower():
+            # camelCase on the left: the right side needs a boundary of either kind.
+            if right_open or (unit[end].isupper() and unit[end - 1].islower()):
+                found.append(at)
+        elif left_open and end < length and unit[end].isupper() and unit[end - 1].islower():
             found.append(at)
-        at = low.find(term, at + 1)
+        at = find(term, at + 1)
     return found
 
 
