@@ -75,8 +75,17 @@ class _Prepared:
     fields: list[dict[tuple[str, ...], Any]] | None = None
 
     def row_fields(self) -> list[dict[tuple[str, ...], Any]]:
+        """Each row's leaves without the shared fields. The leaves `factor` read are reused: shared and templated
+        fields are leaves of every row, so dropping them from a row's leaves gives the leaves of its body."""
         if self.fields is None:
-            self.fields = [leaves(body) for body in self.bodies]
+            flat = self.table.flat
+            removed = self.table.removed()
+            if flat is None:
+                self.fields = [leaves(body) for body in self.bodies]
+            elif removed:
+                self.fields = [{path: value for path, value in row.items() if path not in removed} for row in flat]
+            else:
+                self.fields = flat
         return self.fields
 
     def header(self, style: _Style) -> list[str]:

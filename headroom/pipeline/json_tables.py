@@ -21,12 +21,14 @@ _MAX_SOURCE_FIELDS = 120
 
 @dataclass
 class Table:
-    """The objects found at one array path (e.g. `groups[].rules[]`), with what they all share factored out."""
+    """The objects found at one array path (e.g. `groups[].rules[]`), with what they all share factored out;
+    `flat` holds each row's leaves once `factor` has read them."""
 
     name: str
     rows: list[tuple[IndexPath, dict[str, Any]]]
     common: dict[Path, Any] = field(default_factory=dict)
     derived: dict[Path, tuple[str, str, Path]] = field(default_factory=dict)
+    flat: list[dict[Path, Any]] | None = None
 
     def removed(self) -> set[Path]:
         return set(self.common) | set(self.derived)
@@ -186,6 +188,7 @@ def factor(table: Table) -> None:
     if len(table.rows) < MIN_TABLE_ROWS:
         return
     flat_rows = [leaves(row) for _, row in table.rows]
+    table.flat = flat_rows
     table.common = _common(flat_rows)
     table.derived = _derived(flat_rows, table.common)
 
