@@ -131,7 +131,8 @@ def _summary(lines: list[str], dropped: list[int], table: _Table | None) -> str:
     )
     if table is None:
         return indent + marker
-    counts = Counter(_cells(lines[i], table.starts)[0] for i in dropped)
+    first, second = table.starts[0], table.starts[1] if len(table.starts) > 1 else None
+    counts = Counter(lines[i][first:second].strip() for i in dropped)
     if len(counts) > _SUMMARY_KINDS:
         return indent + marker
     return indent + marker + " (" + ", ".join(f"{value} {n}" for value, n in counts.most_common()) + ")"
