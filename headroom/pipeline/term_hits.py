@@ -25,45 +25,45 @@ def term_hits(text: str, starts: Sequence[int], query: str) -> dict[int, set[str
     if not qterms:
         return {}
     lowered = text.lower()
-    counts = {term: lowered.count(term) for term in sorted(qterms)}
-    present = [term for term, count in counts.items() if count]
-    informative = [term for term in present if counts[term] <= len(starts)]
-    if not informative and present:
-        informative = [min(present, key=lambda term: (counts[term], term))]
+    limit = len(starts)
+    # Occurrences as `str.count` counts them (scanning on from the end of each); a term is read no further
+    # than one past the limit, which is enough to know it is too common.
+    found = {term: _occurrences(lowered, term, limit + 1) for term in sorted(qterms)}
+    informative = [term for term, positions in found.items() if 0 < len(positions) <= limit]
+    if not informative:
+        frequent = [term for term, positions in found.items() if positions]
+        if not frequent:
+            return {}
+        rarest = min(frequent, key=lambda term: (lowered.count(term), term))
+        informative = [rarest]
+        found[rarest] = _occurrences(lowered, rarest, None)
     hits: dict[int, set[str]] = {}
     unit_after = functools.partial(bisect.bisect_right, starts)
     for term in informative:
-        for after in dict.fromkeys(map(unit_after, _word_positions(lowered, term))):
+        for after in dict.fromkeys(map(unit_after, _whole_words(lowered, term, found[term]))):
             hits.setdefault(after - 1, set()).add(term)
     return hits
 
 
-def _word_positions(lowered: str, term: str) -> list[int]:
-    """Where `term` occurs in `lowered` with no letter or digit either side, among its occurrences found scanning
-    on from the end of each one (as `str.count` counts). When no two occurrences can overlap, or the term is all
-    letters and digits (then an occurrence overlapping another is never a whole word), that is every whole-word
-    occurrence, which one regex finds in C."""
-    if term.isalnum() or not _has_border(term):
-        return list(map(re.Match.start, _whole_word(term).finditer(lowered)))
-    size = len(term)
-    return [
-        at
-        for at in (match.start() for match in re.finditer(re.escape(term), lowered))
-        if not (at > 0 and lowered[at - 1].isalnum())
-        and not (at + size < len(lowered) and lowered[at + size].isalnum())
-    ]
+def _occurrences(lowered: str, term: str, most: int | None) -> list[int]:
+    """Where `term` occurs in `lowered` (at most `most` of them), found in C."""
+    return list(itertools.islice(map(re.Match.start, _literal(term).finditer(lowered)), most))
 
 
 @functools.lru_cache(maxsize=256)
-def _whole_word(term: str) -> re.Pattern[str]:
-    """`term` with no letter or digit either side; the literal comes first so the engine can skip ahead to it."""
-    escaped = re.escape(term)
-    return re.compile(f"{escaped}(?<![^\\W_]{escaped})(?![^\\W_])")
+def _literal(term: str) -> re.Pattern[str]:
+    return re.compile(re.escape(term))
 
 
-def _has_border(term: str) -> bool:
-    """Whether a proper prefix of `term` is also its suffix (only then can two occurrences overlap)."""
-    return any(term[:k] == term[-k:] for k in range(1, len(term)))
+def _whole_words(lowered: str, term: str, positions: list[int]) -> list[int]:
+    """The occurrences with no letter or digit either side."""
+    size = len(term)
+    end = len(lowered)
+    return [
+        at
+        for at in positions
+        if not (at > 0 and lowered[at - 1].isalnum()) and not (at + size < end and lowered[at + size].isalnum())
+    ]
 
 
 def units_containing(text: str, starts: Sequence[int], needles: Iterable[str]) -> set[int]:
