@@ -17,12 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from headroom.ccr import markers
-from headroom.pipeline.memo import LruCache
+from headroom.pipeline.memo import LruCache, lines_bytes, text_bytes
 from headroom.pipeline.pipeline import OptimizeResult
 from headroom.providers.base import JSONObject, Provider
 from headroom.store.interfaces import Stores
 
 REPEATS_FLAG = "folded_repeats"
+# Each request with a new block reads the line sets of every earlier block of its conversation, so the memo must
+# hold whole conversations: 16 MB is ~1,000 blocks of 6 KB (a long agent session, with a few at once). Collapsed
+# forms are only the conversation's near repeats. Bounded in entries alone, the memos held 130+ MB.
+LINE_SETS_BYTES = 16 << 20
+COLLAPSED_BYTES = 4 << 20
 TRANSFORM = "repeat"
 # A near repeat is folded only when its collapsed form costs at most this share of its tokens:
 # below what the compressors usually keep for such a block.
@@ -134,8 +139,8 @@ class RepeatFolder:
         self._min_chars = min_chars
         self._ttl = ttl_seconds
         self._tokens = tokens
-        self._line_sets: LruCache[str, frozenset[str]] = LruCache(4096)
-        self._collapsed: LruCache[tuple[str, str], str] = LruCache(4096)
+        self._line_sets: LruCache[str, frozenset[str]] = LruCache(4096, LINE_SETS_BYTES, lines_bytes)
+        self._collapsed: LruCache[tuple[str, str], str] = LruCache(4096, COLLAPSED_BYTES, text_bytes)
 
     def fold(self, provider: Provider, body: JSONObject, *, tenant: str, conversation: str) -> FoldedRepeats:
         """Replace, in place, each block that repeats an earlier one (wholly, or mostly: then its repeated runs

@@ -19,7 +19,7 @@ from headroom.accounting.tokens import count_tokens
 from headroom.ccr import markers
 from headroom.config import Settings
 from headroom.context.decision import ContextDecision
-from headroom.pipeline.memo import LruCache
+from headroom.pipeline.memo import LruCache, text_bytes
 from headroom.pipeline.router import compress_block
 from headroom.pipeline.types import Compressed, CompressionContext
 from headroom.providers.base import Block, JSONObject, Provider
@@ -27,6 +27,9 @@ from headroom.store.interfaces import Stores
 
 CompressFn = Callable[[str, CompressionContext], Compressed | None]
 UNCHANGED = "\x00"
+# The forms memo only spares recompressing a block that its conversation has not remembered yet (a retry, the
+# same output in another conversation or a subagent): 8 MB holds ~1,000 compressed forms of 8 KB.
+FORMS_BYTES = 8 << 20
 RETRIEVAL_FLAG = "retrieval_tool"
 
 
@@ -61,6 +64,10 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def _form_bytes(form: _Form) -> int:
+    return text_bytes(form.text)
+
+
 def _default_compress(text: str, ctx: CompressionContext) -> Compressed | None:
     return compress_block(text, ctx)
 
@@ -78,7 +85,7 @@ class Pipeline:
         self._settings = settings
         self._stores = stores
         self._compress = compress or _default_compress
-        self._memo: LruCache[tuple[str, str, int], _Form] = LruCache(4096)
+        self._memo: LruCache[tuple[str, str, int], _Form] = LruCache(4096, FORMS_BYTES, _form_bytes)
         self._token_memo: LruCache[str, int] = LruCache(16384)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="headroom-compress")
         self._min_chars = settings.min_compress_tokens * 3
