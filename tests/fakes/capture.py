@@ -1,4 +1,4 @@
-"""A tiny HTTP server on 127.0.0.1 that records every POST (path, headers, body) and answers 200, for the
+"""A tiny HTTP server on 127.0.0.1 that records every complete POST (path, headers, body) and answers 200, for the
 exporters' tests: OTLP metrics and traces, the telemetry beacon."""
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ class CaptureServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the client gave up mid-request (a post cancelled at shutdown): no request
+                    return
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
                 headers = {key.lower(): value for key, value in self.headers.items()}

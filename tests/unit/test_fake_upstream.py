@@ -179,12 +179,16 @@ def test_slow_stream_spaces_its_events(upstream: FakeUpstream) -> None:
 def test_silent_stream_goes_quiet_after_message_start(upstream: FakeUpstream) -> None:
     body = {"model": CLAUDE, "max_tokens": 10, "stream": True, "messages": ask()}
     arrivals: list[tuple[str, float]] = []
-    headers = {"anthropic-version": "2023-06-01", **scenario("silent", delay_ms="300")}
+    headers = {"anthropic-version": "2023-06-01", **scenario("silent", delay_ms="1500")}
+    sent = time.monotonic()
     with httpx.stream("POST", f"{upstream.url}/v1/messages", json=body, headers=headers) as response:
         for line in response.iter_lines():
             if line.startswith("event: "):
                 arrivals.append((line.removeprefix("event: "), time.monotonic()))
     assert arrivals[0][0] == "message_start" and arrivals[-1][0] == "message_stop"
+    # The fake sleeps once, after message_start: nothing after it can arrive sooner than that delay. And
+    # message_start comes before it, unless this client was itself held up for more than a second.
+    assert arrivals[1][1] - sent >= 1.5
     assert arrivals[1][1] - arrivals[0][1] >= 0.25
 
 

@@ -109,7 +109,10 @@ def test_periodic_and_shutdown_beacons(capture: CaptureServer) -> None:
 
     asyncio.run(run())
     reasons = [json.loads(r.body)["reason"] for r in capture.requests]
-    assert reasons[0] == "periodic" and reasons[-1] == "shutdown"
+    # A periodic post cut short by aclose may still be recorded after the shutdown one (each request has its own
+    # server thread), so only the first periodic post is known to come before the shutdown beacon.
+    assert reasons[0] == "periodic" and reasons.count("shutdown") == 1
+    assert set(reasons) == {"periodic", "shutdown"}
 
 
 @pytest.mark.parametrize("off", ["off", "0", "false"])
