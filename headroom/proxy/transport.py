@@ -301,7 +301,10 @@ class ResponseBody(httpx.AsyncByteStream):
             raise
 
     def stop_waiting(self) -> None:
-        self._connection.stop_waiting()
+        """As the connection's `stop_waiting`, until the body is closed: the connection may serve another request
+        after that."""
+        if not self._released:
+            self._connection.stop_waiting()
 
     async def aclose(self) -> None:
         if not self._released:

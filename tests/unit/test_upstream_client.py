@@ -204,6 +204,22 @@ def test_a_watched_body_reports_silence_and_stops_waiting_when_told() -> None:
     assert [connection for connection, _ in server.requests] == [1, 2], "a stopped body's connection is not reused"
 
 
+def test_stopping_a_closed_body_leaves_its_connection_alone() -> None:
+    server = ScriptedServer([reply(OK), reply(OK)])
+
+    async def exchange(client: Http11Client, origin: Origin) -> None:
+        first = await client.send(origin, "GET", "/", [], None)
+        assert await body_of(first) == b"{}"
+        second = await client.send(origin, "GET", "/", [], None)  # on the same pooled connection
+        assert isinstance(first.stream, ResponseBody) and isinstance(second.stream, ResponseBody)
+        first.stream.stop_waiting()  # the first request's client leaves late
+        assert await second.stream.next_piece(None) == b"{}"
+        await second.aclose()
+
+    run(server, exchange)
+    assert [connection for connection, _ in server.requests] == [1, 1]
+
+
 def test_the_read_timeout_counts_across_reports_of_silence() -> None:
     async def silent_body(writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
