@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A loopback port held for a server about to start on it: bound with SO_REUSEADDR and not listening, so the
+    server (uvicorn and gunicorn set SO_REUSEADDR as well) can bind it, while no bind to port 0 and no outgoing
+    connection on this machine can take it in the meantime (a port from `free_port` can be handed to another
+    process before the server binds it, and a readiness probe would then find that process's server). Release it
+    once the server is listening."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        yield port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen[bytes]) -> None:
@@ -131,18 +146,24 @@ class ProxyProcess:
     def __init__(
         self, upstream_url: str, workspace: Path, args: tuple[str, ...], env: Mapping[str, str] | None
     ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "headroom.cli", "proxy", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--anthropic-api-url", upstream_url, "--openai-api-url", upstream_url, *args]
-        full_env = {**os.environ, "HEADROOM_WORKSPACE_DIR": str(workspace), "HEADROOM_TELEMETRY": "off", **(env or {})}
-        self.server = ServerProcess(argv, full_env)
-        try:
-            wait_until(self._ready, 30, f"headroom proxy {' '.join(args)}", self.server.process)
-        except (RuntimeError, TimeoutError) as error:
-            output = self.server.output()
-            self.server.stop()
-            raise RuntimeError(f"{error}\n--- proxy output ---\n{output}") from error
+        with reserved_port() as port:
+            self.port = port
+            self.url = f"http://127.0.0.1:{self.port}"
+            argv = [sys.executable, "-m", "headroom.cli", "proxy", "--host", "127.0.0.1", "--port", str(self.port)]
+            argv += ["--anthropic-api-url", upstream_url, "--openai-api-url", upstream_url, *args]
+            full_env = {
+                **os.environ,
+                "HEADROOM_WORKSPACE_DIR": str(workspace),
+                "HEADROOM_TELEMETRY": "off",
+                **(env or {}),
+            }
+            self.server = ServerProcess(argv, full_env)
+            try:
+                wait_until(self._ready, 30, f"headroom proxy {' '.join(args)}", self.server.process)
+            except (RuntimeError, TimeoutError) as error:
+                output = self.server.output()
+                self.server.stop()
+                raise RuntimeError(f"{error}\n--- proxy output ---\n{output}") from error
 
     def _ready(self) -> bool:
         try:

@@ -52,20 +52,23 @@ def test_compress_then_retrieve_round_trip(proxy: ProxyProcess, corpus_dir: Path
     [ccr_hash] = report["ccr_hashes"]
     assert f"hash={ccr_hash}" in compressed
 
-    back = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash}, headers=KEY_A)
+    back = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash}, headers=KEY_A, timeout=30)
     assert back.status_code == 200
     assert back.json()["content"] == original
 
     narrowed = httpx.post(
-        f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash, "query": "blk_4292382298896622412"}, headers=KEY_A
+        f"{proxy.url}/v1/retrieve",
+        json={"hash": ccr_hash, "query": "blk_4292382298896622412"},
+        headers=KEY_A,
+        timeout=30,
     )
     assert "blk_4292382298896622412" in narrowed.json()["content"]
     assert len(narrowed.json()["content"]) < len(original)
 
-    other = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash}, headers=KEY_B)
+    other = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": ccr_hash}, headers=KEY_B, timeout=30)
     assert other.status_code == 404
     assert other.json()["error"]["type"] == "not_found_error"
-    unknown = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": "0" * 16}, headers=KEY_A)
+    unknown = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": "0" * 16}, headers=KEY_A, timeout=30)
     assert unknown.status_code == 404
 
 
@@ -87,20 +90,26 @@ def test_compress_accepts_openai_messages(proxy: ProxyProcess, corpus_dir: Path)
 
 def test_compress_bypass_and_bad_requests(proxy: ProxyProcess) -> None:
     messages = [{"role": "user", "content": "short"}]
-    bypass = httpx.post(f"{proxy.url}/v1/compress", json={"messages": messages}, headers={"x-headroom-bypass": "true"})
+    bypass = httpx.post(
+        f"{proxy.url}/v1/compress", json={"messages": messages}, headers={"x-headroom-bypass": "true"}, timeout=30
+    )
     assert bypass.json()["messages"] == messages and bypass.json()["tokens_saved"] == 0
-    missing = httpx.post(f"{proxy.url}/v1/compress", json={"model": "x"})
+    missing = httpx.post(f"{proxy.url}/v1/compress", json={"model": "x"}, timeout=30)
     assert missing.status_code == 400 and "messages" in missing.json()["error"]["message"]
-    bad_hash = httpx.post(f"{proxy.url}/v1/retrieve", json={"query": "x"})
+    bad_hash = httpx.post(f"{proxy.url}/v1/retrieve", json={"query": "x"}, timeout=30)
     assert bad_hash.status_code == 400
 
 
 def test_compress_requires_api_key_when_configured(start_proxy: Callable[..., ProxyProcess]) -> None:
     proxy = start_proxy(env={"HEADROOM_API_KEYS": "hk-one,hk-two"})
     body = {"messages": [{"role": "user", "content": "hello"}]}
-    assert httpx.post(f"{proxy.url}/v1/compress", json=body).status_code == 401
-    assert httpx.post(f"{proxy.url}/v1/compress", json=body, headers={"x-api-key": "nope"}).status_code == 401
-    assert httpx.post(f"{proxy.url}/v1/compress", json=body, headers={"x-api-key": "hk-two"}).status_code == 200
+
+    def status(headers: dict[str, str]) -> int:
+        return httpx.post(f"{proxy.url}/v1/compress", json=body, headers=headers, timeout=30).status_code
+
+    assert status({}) == 401
+    assert status({"x-api-key": "nope"}) == 401
+    assert status({"x-api-key": "hk-two"}) == 200
 
 
 def test_proxy_keys_guard_every_route_but_probes(
@@ -108,12 +117,12 @@ def test_proxy_keys_guard_every_route_but_probes(
 ) -> None:
     proxy = start_proxy(env={"HEADROOM_PROXY_KEYS": "team-key"})
     body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
-    assert httpx.get(f"{proxy.url}/readyz").status_code == 200
-    denied = httpx.post(f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k"})
+    assert httpx.get(f"{proxy.url}/readyz", timeout=30).status_code == 200
+    denied = httpx.post(f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k"}, timeout=30)
     assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
     fake_upstream.clear()
     allowed = httpx.post(
-        f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k", "x-headroom-key": "team-key"}
+        f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": "k", "x-headroom-key": "team-key"}, timeout=30
     )
     assert allowed.status_code == 200
     assert fake_upstream.requests("/v1/messages")[-1].header("x-headroom-key") is None

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.fakes.processes import FakeUpstream, ProxyProcess
+from tests.integration.traffic import eventually
 
 BODY = {
     "model": "claude-sonnet-4-6",
@@ -36,10 +37,10 @@ def proxy(start_proxy: Callable[..., ProxyProcess], fake_upstream: FakeUpstream)
 
 
 def test_bypass_header_is_byte_exact_both_ways(proxy: ProxyProcess, fake_upstream: FakeUpstream) -> None:
-    direct = httpx.post(f"{fake_upstream.url}/v1/messages?beta=true", content=RAW, headers=HEADERS)
+    direct = httpx.post(f"{fake_upstream.url}/v1/messages?beta=true", content=RAW, headers=HEADERS, timeout=30)
     fake_upstream.clear()
     proxied = httpx.post(
-        f"{proxy.url}/v1/messages?beta=true", content=RAW, headers={**HEADERS, "x-headroom-bypass": "true"}
+        f"{proxy.url}/v1/messages?beta=true", content=RAW, headers={**HEADERS, "x-headroom-bypass": "true"}, timeout=30
     )
     sent = fake_upstream.requests("/v1/messages")[-1]
     assert sent.body == RAW
@@ -54,16 +55,16 @@ def test_no_optimize_is_byte_exact(start_proxy: Callable[..., ProxyProcess], fak
     fake_upstream.clear()
     body = {**BODY, "stream": True}
     raw = json.dumps(body).encode()
-    direct = httpx.post(f"{fake_upstream.url}/v1/messages", content=raw, headers=HEADERS)
+    direct = httpx.post(f"{fake_upstream.url}/v1/messages", content=raw, headers=HEADERS, timeout=30)
     fake_upstream.clear()
-    proxied = httpx.post(f"{proxy.url}/v1/messages", content=raw, headers=HEADERS)
+    proxied = httpx.post(f"{proxy.url}/v1/messages", content=raw, headers=HEADERS, timeout=30)
     assert fake_upstream.requests("/v1/messages")[-1].body == raw
     assert proxied.content == direct.content
     assert proxied.headers["content-type"].startswith("text/event-stream")
 
 
 def test_nothing_to_compress_forwards_original_bytes(proxy: ProxyProcess, fake_upstream: FakeUpstream) -> None:
-    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=HEADERS)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=HEADERS, timeout=30)
     assert response.status_code == 200
     assert fake_upstream.requests("/v1/messages")[-1].body == RAW
 
@@ -74,9 +75,9 @@ def test_nothing_to_compress_forwards_original_bytes(proxy: ProxyProcess, fake_u
 )
 def test_unknown_paths_are_forwarded(proxy: ProxyProcess, fake_upstream: FakeUpstream, method: str, path: str) -> None:
     content = RAW if method == "POST" else None
-    direct = httpx.request(method, f"{fake_upstream.url}{path}", content=content, headers=HEADERS)
+    direct = httpx.request(method, f"{fake_upstream.url}{path}", content=content, headers=HEADERS, timeout=30)
     fake_upstream.clear()
-    proxied = httpx.request(method, f"{proxy.url}{path}", content=content, headers=HEADERS)
+    proxied = httpx.request(method, f"{proxy.url}{path}", content=content, headers=HEADERS, timeout=30)
     assert proxied.status_code == direct.status_code
     assert proxied.content == direct.content
     recorded = fake_upstream.requests()[-1]
@@ -98,18 +99,20 @@ def test_unknown_paths_are_forwarded(proxy: ProxyProcess, fake_upstream: FakeUps
 def test_bad_input_gets_clear_400_in_anthropic_shape(
     proxy: ProxyProcess, fake_upstream: FakeUpstream, content: bytes, expected: str
 ) -> None:
-    response = httpx.post(f"{proxy.url}/v1/messages", content=content, headers=HEADERS)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=content, headers=HEADERS, timeout=30)
     assert response.status_code == 400
     error = response.json()
     assert error["type"] == "error"
     assert error["error"]["type"] == "invalid_request_error"
     assert expected in error["error"]["message"]
     assert fake_upstream.requests("/v1/messages") == []
-    assert httpx.get(f"{proxy.url}/livez").status_code == 200
+    assert httpx.get(f"{proxy.url}/livez", timeout=30).status_code == 200
 
 
 def test_bad_input_gets_openai_shape_on_openai_paths(proxy: ProxyProcess) -> None:
-    response = httpx.post(f"{proxy.url}/v1/chat/completions", content=b"{nope", headers={"authorization": "Bearer k"})
+    response = httpx.post(
+        f"{proxy.url}/v1/chat/completions", content=b"{nope", headers={"authorization": "Bearer k"}, timeout=30
+    )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert "not valid JSON" in response.json()["error"]["message"]
@@ -119,7 +122,7 @@ def test_oversized_body_gets_413(start_proxy: Callable[..., ProxyProcess], fake_
     proxy = start_proxy(env={"HEADROOM_MAX_BODY_BYTES": "100000"})
     fake_upstream.clear()
     big = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 200_000}]}).encode()
-    response = httpx.post(f"{proxy.url}/v1/messages", content=big, headers=HEADERS)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=big, headers=HEADERS, timeout=30)
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
 
@@ -127,15 +130,15 @@ def test_oversized_body_gets_413(start_proxy: Callable[..., ProxyProcess], fake_
         yield big[:50_000]
         yield big[50_000:]
 
-    streamed = httpx.post(f"{proxy.url}/v1/messages", content=chunked(), headers=HEADERS)  # type: ignore[arg-type]
+    streamed = httpx.post(f"{proxy.url}/v1/messages", content=chunked(), headers=HEADERS, timeout=30)  # type: ignore[arg-type]
     assert streamed.status_code == 413
     assert fake_upstream.requests("/v1/messages") == []
-    assert httpx.get(f"{proxy.url}/readyz").status_code == 200
+    assert httpx.get(f"{proxy.url}/readyz", timeout=30).status_code == 200
 
 
 def test_upstream_unreachable_is_502(start_proxy: Callable[..., ProxyProcess]) -> None:
     proxy = start_proxy("--anthropic-api-url", "http://127.0.0.1:9")
-    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=HEADERS)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=HEADERS, timeout=30)
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "api_error"
     assert "unreachable" in response.json()["error"]["message"]
@@ -154,14 +157,14 @@ def test_upstream_timeout_is_504(start_proxy: Callable[..., ProxyProcess]) -> No
 
 def test_reset_before_headers_is_502(proxy: ProxyProcess) -> None:
     headers = {**HEADERS, "x-fake-scenario": "reset_before_headers"}
-    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=headers)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=RAW, headers=headers, timeout=30)
     assert response.status_code == 502
 
 
 def test_reset_mid_stream_ends_with_error_event(proxy: ProxyProcess) -> None:
     body = json.dumps({**BODY, "stream": True}).encode()
     headers = {**HEADERS, "x-fake-scenario": "reset"}
-    response = httpx.post(f"{proxy.url}/v1/messages", content=body, headers=headers)
+    response = httpx.post(f"{proxy.url}/v1/messages", content=body, headers=headers, timeout=30)
     assert response.status_code == 200
     assert b"event: error" in response.content
     assert b"upstream connection lost" in response.content
@@ -172,9 +175,10 @@ def test_ping_injected_during_upstream_silence(
 ) -> None:
     proxy = start_proxy(env={"HEADROOM_PING_INTERVAL": "0.2"})
     body = json.dumps({**BODY, "stream": True}).encode()
-    headers = {**HEADERS, "x-fake-scenario": "silent", "x-fake-delay-ms": "1200"}
-    direct = httpx.post(f"{fake_upstream.url}/v1/messages", content=body, headers=headers)
-    proxied = httpx.post(f"{proxy.url}/v1/messages", content=body, headers=headers)
+    # 2 s of silence holds ten 0.2 s intervals: two pings even if the proxy reads message_start late.
+    headers = {**HEADERS, "x-fake-scenario": "silent", "x-fake-delay-ms": "2000"}
+    direct = httpx.post(f"{fake_upstream.url}/v1/messages", content=body, headers=headers, timeout=30)
+    proxied = httpx.post(f"{proxy.url}/v1/messages", content=body, headers=headers, timeout=30)
     pings = b'event: ping\ndata: {"type": "ping"}\n\n'
     assert proxied.content.count(pings) >= direct.content.count(pings) + 2
     assert proxied.content.replace(pings, b"") == direct.content.replace(pings, b"")
@@ -187,28 +191,26 @@ def test_client_disconnect_cancels_upstream(
     proxy = start_proxy("--log-file", str(log_file))
     body = json.dumps({**BODY, "stream": True}).encode()
     headers = {**HEADERS, "x-fake-scenario": "slow", "x-fake-delay-ms": "400"}
-    with httpx.stream("POST", f"{proxy.url}/v1/messages", content=body, headers=headers) as response:
+    with httpx.stream("POST", f"{proxy.url}/v1/messages", content=body, headers=headers, timeout=30) as response:
         first = next(response.iter_raw())
         assert first
-    deadline_lines: list[dict[str, object]] = []
-    for _ in range(100):
-        if log_file.exists():
-            deadline_lines = [json.loads(line) for line in log_file.read_text().splitlines()]
-            if deadline_lines:
-                break
-        httpx.get(f"{proxy.url}/livez")
-    assert deadline_lines, "the proxy never logged the disconnected request"
-    assert deadline_lines[-1]["client_disconnected"] is True
+    logged = eventually(
+        lambda: log_file.read_text() if log_file.exists() else "",
+        lambda text: text.endswith("\n"),
+        "the disconnected request logged",
+    )
+    [line] = [json.loads(line) for line in logged.splitlines()]
+    assert line["client_disconnected"] is True
 
 
 def test_health_shapes(proxy: ProxyProcess) -> None:
-    live = httpx.get(f"{proxy.url}/livez").json()
+    live = httpx.get(f"{proxy.url}/livez", timeout=30).json()
     assert live["service"] == "headroom-proxy" and live["alive"] is True and live["status"] == "healthy"
-    ready = httpx.get(f"{proxy.url}/readyz")
+    ready = httpx.get(f"{proxy.url}/readyz", timeout=30)
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert set(checks) == {"startup", "http_client", "cache", "rate_limiter", "memory"}
     assert checks["memory"] == {"enabled": False, "ready": True, "status": "disabled"}
-    health = httpx.get(f"{proxy.url}/health").json()
+    health = httpx.get(f"{proxy.url}/health", timeout=30).json()
     assert health["config"]["backend"] == "anthropic" and health["config"]["optimize"] is True
     assert ready.json()["timestamp"].endswith("Z")

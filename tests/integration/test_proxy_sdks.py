@@ -97,8 +97,8 @@ def test_upstream_errors_pass_through_unmodified(
 ) -> None:
     body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": MESSAGES}
     headers = {"x-fake-scenario": scenario, "x-api-key": "k", "anthropic-version": "2023-06-01"}
-    direct = httpx.post(f"{fake_upstream.url}/v1/messages", json=body, headers=headers)
-    proxied = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers)
+    direct = httpx.post(f"{fake_upstream.url}/v1/messages", json=body, headers=headers, timeout=30)
+    proxied = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=30)
     assert proxied.status_code == direct.status_code == status
     assert proxied.content == direct.content
     assert proxied.json()["error"]["type"] == error_type

@@ -116,7 +116,7 @@ def test_conversation_past_the_limit_is_trimmed_and_retrievable(
     drop_markers = re.findall(r"earlier messages compressed[^\]]*", json.dumps(sent))
     hashes = [h for found in drop_markers for h in markers.hashes_in(found)]
     assert hashes
-    recovered = [httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": h}, headers=HEADERS) for h in hashes]
+    recovered = [httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": h}, headers=HEADERS, timeout=30) for h in hashes]
     dropped = [m for answer in recovered if answer.status_code == 200 for m in json.loads(answer.json()["content"])]
     assert dropped and all(message in body["messages"] for message in dropped)
 
@@ -157,7 +157,7 @@ def test_a_repeated_output_is_folded_stays_stable_and_is_retrievable(
     assert all("identical to an earlier output" in text for text in folded[1:])
     hashes = {h for text in folded[1:] for h in markers.hashes_in(text)}
     assert len(hashes) == 1
-    recovered = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": hashes.pop()}, headers=HEADERS)
+    recovered = httpx.post(f"{proxy.url}/v1/retrieve", json={"hash": hashes.pop()}, headers=HEADERS, timeout=30)
     assert recovered.status_code == 200 and recovered.json()["content"] == output
 
 

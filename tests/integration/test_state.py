@@ -245,7 +245,9 @@ class Traffic:
     def _stream(self, number: int) -> None:
         call = _slow_stream(number)
         try:
-            with httpx.stream("POST", f"{self._url}{call.path}", content=call.body, headers=call.headers) as response:
+            with httpx.stream(
+                "POST", f"{self._url}{call.path}", content=call.body, headers=call.headers, timeout=30
+            ) as response:
                 self._streams_open.release()
                 response.read()
                 self.streams_completed.append(number)
