@@ -72,7 +72,11 @@ def _load(name: str) -> tiktoken.Encoding:
 
     path = resources.files("headroom") / "data" / "tiktoken" / f"{name}.tiktoken"
     ranks = load_tiktoken_bpe(str(path), expected_hash=_EXPECTED_SHA256[name])
-    return tiktoken.Encoding(name=name, pat_str=_PATTERNS[name], mergeable_ranks=ranks, special_tokens=_SPECIAL[name])
+    built = tiktoken.Encoding(name=name, pat_str=_PATTERNS[name], mergeable_ranks=ranks, special_tokens=_SPECIAL[name])
+    # Its Rust core holds its own copy of the ranks; tiktoken reads this Python one (~24 MB of bytes objects) only
+    # to pickle the Encoding, which Headroom never does.
+    built._mergeable_ranks = {}
+    return built
 
 
 def encoding_for_model(model: str) -> str:
