@@ -1,6 +1,6 @@
 """Offline token counting with tiktoken: the BPE files ship inside the package and are loaded on first use.
 
-An encoding costs ~75 MB and a few hundred ms to load, so nothing loads it at startup and callers decide what they
+An encoding costs ~55 MB and a few hundred ms to load, so nothing loads it at startup and callers decide what they
 can from byte length first (a BPE token is at least one UTF-8 byte: a text of N bytes has at most N tokens)."""
 
 from __future__ import annotations
