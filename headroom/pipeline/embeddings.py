@@ -11,6 +11,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +76,11 @@ def _model(model_dir: Path) -> _Model:
 
 
 @functools.lru_cache(maxsize=8192)
-def _embed_one(model_dir: Path, text: str) -> tuple[float, ...]:
+def _embed_one(model_dir: Path, text: str) -> array[float]:
     """One text through the model alone. The int8 model quantizes its activations per tensor, so in a padded
     batch a text's vector would depend on its neighbours; alone, a text gets the same vector in every block
-    and every turn (which makes this cache valid), and with no padding to compute it is also faster on CPU."""
+    and every turn (which makes this cache valid), and with no padding to compute it is also faster on CPU.
+    Cached as packed doubles: 3 KB a vector, where a tuple of floats took 12 KB (~110 MB for a full cache)."""
     import numpy as np
 
     model = _model(model_dir)
@@ -86,7 +88,7 @@ def _embed_one(model_dir: Path, text: str) -> tuple[float, ...]:
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     pooled = model.session.run(None, feed)[0][0].mean(axis=0)
     norm = float(np.linalg.norm(pooled))
-    return tuple((pooled / norm if norm > 0 else pooled).astype(float).tolist())
+    return array("d", (pooled / norm if norm > 0 else pooled).astype(np.float64).tobytes())
 
 
 def embed(texts: Sequence[str], model_dir: Path = DEFAULT_MODEL_DIR) -> list[list[float]]:
