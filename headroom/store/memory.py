@@ -1,12 +1,14 @@
 """In-process stores for unit tests: plain dicts behind one lock per store, same guarantees as the durable backends
-within a single process."""
+within a single process. Memory is bounded as the durable backends bound their disk: the oldest savings events
+are pruned and, every SWEEP_EVERY writes to a store, its expired entries are dropped."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import fields
+from typing import Any
 
 from headroom.store.bucket import Bucket, full_at, take_from
 from headroom.store.interfaces import (
@@ -18,15 +20,30 @@ from headroom.store.interfaces import (
 )
 from headroom.store.totals import add_event
 
+# Savings events kept in memory (SQLite keeps 500,000 on disk): the savings file reads the newest 5,000; the totals
+# count every event. A proxy on the memory store grew ~0.4 KB per request without it.
+EVENTS_KEPT = 10_000
+SWEEP_EVERY = 512
+
+
+def drop_expired(entries: dict[Any, tuple[Any, float]], now: float) -> None:
+    """Delete the entries whose expiry (the second item of the value) has passed."""
+    for key in [key for key, (_, expires_at) in entries.items() if expires_at <= now]:
+        del entries[key]
+
 
 class MemoryBlobStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blobs: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._writes = 0
 
     def put_blob(self, tenant: str, key: str, data: bytes, expires_at: float) -> None:
         with self._lock:
             self._blobs[(tenant, key)] = (bytes(data), expires_at)
+            self._writes += 1
+            if self._writes % SWEEP_EVERY == 0:
+                drop_expired(self._blobs, time.time())
 
     def get_blob(self, tenant: str, key: str, now: float) -> bytes | None:
         with self._lock:
@@ -41,10 +58,18 @@ class MemoryCounterStore:
         self._lock = threading.Lock()
         self._values: dict[str, tuple[float, float]] = {}
         self._buckets: dict[str, tuple[Bucket, float]] = {}
+        self._writes = 0
 
     def _live(self, key: str, now: float) -> float:
         entry = self._values.get(key)
         return entry[0] if entry is not None and entry[1] > now else 0.0
+
+    def _wrote(self, now: float) -> None:
+        """With the lock held: a bucket past its full time is the same as no bucket."""
+        self._writes += 1
+        if self._writes % SWEEP_EVERY == 0:
+            drop_expired(self._values, now)
+            drop_expired(self._buckets, now)
 
     def reserve(self, key: str, amount: float, limit: float, expires_at: float) -> bool:
         with self._lock:
@@ -52,12 +77,14 @@ class MemoryCounterStore:
             if new > limit:
                 return False
             self._values[key] = (new, expires_at)
+            self._wrote(time.time())
             return True
 
     def add(self, key: str, delta: float, expires_at: float) -> float:
         with self._lock:
             new = self._live(key, time.time()) + delta
             self._values[key] = (new, expires_at)
+            self._wrote(time.time())
             return new
 
     def value(self, key: str, now: float) -> float:
@@ -71,13 +98,14 @@ class MemoryCounterStore:
             bucket, wait = take_from(stored, cost, capacity, refill_per_second, now)
             if bucket is not None:
                 self._buckets[key] = (bucket, full_at(bucket, capacity, refill_per_second))
+                self._wrote(now)
             return wait
 
 
 class MemorySavingsStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: list[SavingsEvent] = []
+        self._events: deque[SavingsEvent] = deque(maxlen=EVENTS_KEPT)
         self._totals = SavingsTotals()
 
     def record(self, event: SavingsEvent) -> None:
@@ -128,6 +156,14 @@ class MemoryConversationStore:
         self._lock = threading.Lock()
         self._forms: dict[tuple[str, str], tuple[str, float]] = {}
         self._flags: dict[tuple[str, str], tuple[str, float]] = {}
+        self._writes = 0
+
+    def _wrote(self, now: float) -> None:
+        """With the lock held."""
+        self._writes += 1
+        if self._writes % SWEEP_EVERY == 0:
+            drop_expired(self._forms, now)
+            drop_expired(self._flags, now)
 
     def get_forms(self, conversation: str, content_hashes: list[str], now: float) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -147,6 +183,7 @@ class MemoryConversationStore:
                     self._forms[(conversation, content_hash)] = (form, expires_at)
                 else:
                     self._forms[(conversation, content_hash)] = (entry[0], max(entry[1], expires_at))
+            self._wrote(now)
 
     def get_flag(self, conversation: str, name: str, now: float) -> str | None:
         with self._lock:
@@ -156,6 +193,7 @@ class MemoryConversationStore:
     def set_flag(self, conversation: str, name: str, value: str, expires_at: float) -> None:
         with self._lock:
             self._flags[(conversation, name)] = (value, expires_at)
+            self._wrote(time.time())
 
 
 class MemoryToinStore:
