@@ -20,9 +20,10 @@ from headroom.store.interfaces import (
 )
 from headroom.store.totals import add_event
 
-# Savings events kept in memory (SQLite keeps 500,000 on disk): the savings file reads the newest 5,000; the totals
-# count every event. A proxy on the memory store grew ~0.4 KB per request without it.
-EVENTS_KEPT = 10_000
+# Savings events kept in memory (SQLite keeps 500,000 on disk), ~40 MB at most: the savings file reads the newest
+# 5,000, the history rollups as many as there are; the totals count every event. A proxy on the memory store grew
+# ~0.4 KB per request without end before.
+EVENTS_KEPT = 100_000
 SWEEP_EVERY = 512
 
 
