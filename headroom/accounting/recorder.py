@@ -10,13 +10,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from headroom.accounting.budget import BudgetGuard, Reservation
 from headroom.accounting.cost import cost_usd, cost_without_headroom
-from headroom.accounting.response_cache import ResponseCache
+from headroom.accounting.response_cache import ResponseCache, ResponseWrite
 from headroom.accounting.session_stats import SessionStats
 from headroom.accounting.store_thread import StoreThread
 from headroom.accounting.usage import Usage, usage_from
@@ -86,18 +85,6 @@ def cacheable(exchange: Exchange) -> bool:
         and not outcome.body_truncated
         and outcome.upstream_error is None
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CachedWrite:
-    """A response to store in the response cache: what the queued write needs and nothing of the exchange."""
-
-    tenant: str
-    key: str
-    provider: str
-    streaming: bool
-    status: int
-    body: bytes
 
 
 class Recorder:
@@ -174,7 +161,7 @@ class Recorder:
         self._run(self._write, event, exchange.reservation, log_line)
         outcome = exchange.outcome
         if cacheable(exchange) and exchange.cache_key is not None and outcome.body is not None:
-            response = CachedWrite(
+            response = ResponseWrite(
                 exchange.incoming.tenant,
                 exchange.cache_key,
                 exchange.provider.name,
@@ -182,6 +169,7 @@ class Recorder:
                 outcome.status,
                 bytes(outcome.body),
             )
+            self._cache.expect(response)
             self._run(self._cache_response, response)
 
     def _run(self, work: Callable[..., None], *args: Any) -> None:
@@ -192,14 +180,9 @@ class Recorder:
         else:
             self._store_thread.submit(work, *args)
 
-    def _cache_response(self, response: CachedWrite) -> None:
+    def _cache_response(self, response: ResponseWrite) -> None:
         try:
-            if response.streaming:
-                self._cache.store_stream(
-                    response.tenant, response.key, response.provider, response.status, response.body
-                )
-            else:
-                self._cache.store_json(response.tenant, response.key, response.status, response.body)
+            self._cache.store(response)
         except Exception as exc:  # a cache write failure only costs a future miss
             log.warning("response cache write failed: %s", type(exc).__name__)
 

@@ -91,6 +91,29 @@ def _canonical_json(body: bytes) -> dict[str, Any] | None:
     return parsed
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseWrite:
+    """A response to keep: what the write needs and nothing of the exchange it came from."""
+
+    tenant: str
+    key: str
+    provider: str
+    streaming: bool
+    status: int
+    body: bytes
+
+
+def _kept_body(write: ResponseWrite) -> bytes | None:
+    """The canonical non-streaming body kept for `write`, or None when it must not be cached (not a 200, not a
+    JSON object, an error, or a stream that did not complete)."""
+    if write.status != 200:
+        return None
+    if not write.streaming:
+        return write.body if _canonical_json(write.body) is not None else None
+    message = assemble(write.provider, write.body)
+    return None if message is None else json.dumps(message, separators=(",", ":")).encode()
+
+
 class ResponseCache:
     """Per-tenant exact cache over a ResponseCacheStore (LRU with TTL). Only complete 200 responses are kept;
     errors and streams that carried an error event never are. Store calls block: run them off the event loop."""
@@ -113,6 +136,7 @@ class ResponseCache:
         self._hits = 0
         self._misses = 0
         self._stored = 0
+        self._expected: dict[tuple[str, str], ResponseWrite] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ResponseCacheStore) -> ResponseCache:
@@ -134,33 +158,48 @@ class ResponseCache:
         if not self._enabled:
             return None
         cached = self._store.get_response(tenant, key, self._clock())
-        body = None if cached is None else _canonical_json(cached.body)
+        with self._lock:
+            expected = self._expected.get((tenant, key))
+        kept = cached.body if cached is not None else None if expected is None else _kept_body(expected)
+        body = None if kept is None else _canonical_json(kept)
         with self._lock:
             if body is None:
                 self._misses += 1
             else:
                 self._hits += 1
-        if cached is None or body is None:
+        if kept is None or body is None:
             return None
         if not stream:
-            return Replay(cached.status, JSON_TYPE, [cached.body])
-        return Replay(cached.status, SSE_TYPE, render_sse(provider, body, include_usage=include_usage))
+            return Replay(200, JSON_TYPE, [kept])
+        return Replay(200, SSE_TYPE, render_sse(provider, body, include_usage=include_usage))
 
     def store_json(self, tenant: str, key: str, status: int, body: bytes) -> bool:
         """Keep a non-streamed response; True if it was cacheable (status 200, a JSON object, not an error)."""
-        if not self._enabled or status != 200 or _canonical_json(body) is None:
-            return False
-        return self._put(tenant, key, body, streamed=False)
+        return self.store(ResponseWrite(tenant, key, "", streaming=False, status=status, body=body))
 
     def store_stream(self, tenant: str, key: str, provider: str, status: int, stream: bytes) -> bool:
         """Keep a streamed response as the final message it assembles to; True if it was cacheable (status 200,
         the stream complete, no error event)."""
-        if not self._enabled or status != 200:
-            return False
-        message = assemble(provider, stream)
-        if message is None:
-            return False
-        return self._put(tenant, key, json.dumps(message, separators=(",", ":")).encode(), streamed=True)
+        return self.store(ResponseWrite(tenant, key, provider, streaming=True, status=status, body=stream))
+
+    def expect(self, write: ResponseWrite) -> None:
+        """`write` is queued for the store thread: until it is stored, lookups of its key answer from it (an
+        identical request sent right after the response would otherwise miss)."""
+        if self._enabled:
+            with self._lock:
+                self._expected[write.tenant, write.key] = write
+
+    def store(self, write: ResponseWrite) -> bool:
+        """Keep a response if it is cacheable; True if it was."""
+        try:
+            body = _kept_body(write) if self._enabled else None
+            if body is None:
+                return False
+            return self._put(write.tenant, write.key, body, streamed=write.streaming)
+        finally:
+            with self._lock:
+                if self._expected.get((write.tenant, write.key)) is write:
+                    del self._expected[write.tenant, write.key]
 
     def _put(self, tenant: str, key: str, body: bytes, *, streamed: bool) -> bool:
         response = CachedResponse(status=200, headers=(("content-type", JSON_TYPE),), body=body, streamed=streamed)

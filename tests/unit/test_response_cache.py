@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from headroom.accounting.response_cache import ResponseCache, cache_key, wants_usage_chunk
+from headroom.accounting.response_cache import ResponseCache, ResponseWrite, cache_key, wants_usage_chunk
 from headroom.accounting.sse_assembly import assemble
 from headroom.accounting.sse_replay import render_sse
 from headroom.store.interfaces import Stores
@@ -336,6 +336,40 @@ def test_max_entries_evicts_least_recently_used(stores: Stores) -> None:
     cache.store_json("alice", "c", 200, body)
     assert cache.lookup("alice", "b", "openai", stream=False) is None
     assert cache.lookup("alice", "a", "openai", stream=False) is not None
+
+
+def test_a_queued_write_answers_lookups_until_it_is_stored(stores: Stores) -> None:
+    cache = ResponseCache(stores.responses)
+    write = ResponseWrite("alice", "s", "anthropic", streaming=True, status=200, body=anthropic_upstream_stream())
+    cache.expect(write)
+    queued = cache.lookup("alice", "s", "anthropic", stream=False)
+    assert queued is not None and json.loads(queued.chunks[0]) == ANTHROPIC_MESSAGE
+    assert cache.lookup("bob", "s", "anthropic", stream=False) is None
+    assert cache.store(write)
+    stored = cache.lookup("alice", "s", "anthropic", stream=False)
+    assert stored is not None and stored.chunks == queued.chunks
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.stored) == (2, 1, 1)
+
+
+def test_a_queued_write_that_must_not_be_cached_never_answers(stores: Stores) -> None:
+    cache = ResponseCache(stores.responses)
+    error = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "x"}}).encode()
+    write = ResponseWrite("alice", "k", "anthropic", streaming=False, status=200, body=error)
+    cache.expect(write)
+    assert cache.lookup("alice", "k", "anthropic", stream=False) is None
+    assert not cache.store(write)
+    assert cache.lookup("alice", "k", "anthropic", stream=False) is None
+
+
+def test_a_stored_write_is_no_longer_held(stores: Stores) -> None:
+    now = [time.time()]
+    cache = ResponseCache(stores.responses, ttl=60, clock=lambda: now[0])
+    write = ResponseWrite("alice", "k", "", streaming=False, status=200, body=json.dumps(CHAT_COMPLETION).encode())
+    cache.expect(write)
+    cache.store(write)
+    now[0] += 61
+    assert cache.lookup("alice", "k", "openai", stream=False) is None
 
 
 # --- streams: assembly and replay ----------------------------------------------------------------------------
