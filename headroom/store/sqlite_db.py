@@ -33,6 +33,7 @@ CHECKPOINT_EVERY_S = 1.0
 # conversation's forms) fit in far less, a miss is read from the OS page cache, and another connection's commit
 # resets the cache anyway; the same-run bench showed no change in the proxy's CPU per request at 512 or 256 KiB.
 PAGE_CACHE_KIB = 512
+WAL_SWITCH_RETRY_S = 0.01
 
 log = logging.getLogger("headroom.store")
 EXPIRING_TABLES = ("blobs", "counters", "buckets", "responses", "forms", "flags")
@@ -111,7 +112,7 @@ class SqliteDatabase:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn, self._busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
@@ -238,3 +239,18 @@ class SqliteDatabase:
             checkpointer.join()
         for conn in conns:
             conn.close()
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting up to `timeout` for other connections: the switch answers "database is locked" at
+    once, without the busy handler, while another connection holds a write lock (two workers opening a new
+    database together, one of them creating the schema)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_SWITCH_RETRY_S)
