@@ -33,18 +33,31 @@ def drop_expired(entries: dict[Any, tuple[Any, float]], now: float) -> None:
         del entries[key]
 
 
+class ExpirySweep:
+    """One store's write count: every SWEEP_EVERY-th write drops the expired entries of the store's tables. Called
+    with the store's lock held."""
+
+    def __init__(self, *tables: dict[Any, tuple[Any, float]]) -> None:
+        self._tables = tables
+        self._writes = 0
+
+    def wrote(self, now: float) -> None:
+        self._writes += 1
+        if self._writes % SWEEP_EVERY == 0:
+            for table in self._tables:
+                drop_expired(table, now)
+
+
 class MemoryBlobStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blobs: dict[tuple[str, str], tuple[bytes, float]] = {}
-        self._writes = 0
+        self._sweep = ExpirySweep(self._blobs)
 
     def put_blob(self, tenant: str, key: str, data: bytes, expires_at: float) -> None:
         with self._lock:
             self._blobs[(tenant, key)] = (bytes(data), expires_at)
-            self._writes += 1
-            if self._writes % SWEEP_EVERY == 0:
-                drop_expired(self._blobs, time.time())
+            self._sweep.wrote(time.time())
 
     def get_blob(self, tenant: str, key: str, now: float) -> bytes | None:
         with self._lock:
@@ -59,33 +72,29 @@ class MemoryCounterStore:
         self._lock = threading.Lock()
         self._values: dict[str, tuple[float, float]] = {}
         self._buckets: dict[str, tuple[Bucket, float]] = {}
-        self._writes = 0
+        # A bucket past its full time is the same as no bucket, so buckets expire at it.
+        self._sweep = ExpirySweep(self._values, self._buckets)
 
     def _live(self, key: str, now: float) -> float:
         entry = self._values.get(key)
         return entry[0] if entry is not None and entry[1] > now else 0.0
 
-    def _wrote(self, now: float) -> None:
-        """With the lock held: a bucket past its full time is the same as no bucket."""
-        self._writes += 1
-        if self._writes % SWEEP_EVERY == 0:
-            drop_expired(self._values, now)
-            drop_expired(self._buckets, now)
-
     def reserve(self, key: str, amount: float, limit: float, expires_at: float) -> bool:
         with self._lock:
-            new = self._live(key, time.time()) + amount
+            now = time.time()
+            new = self._live(key, now) + amount
             if new > limit:
                 return False
             self._values[key] = (new, expires_at)
-            self._wrote(time.time())
+            self._sweep.wrote(now)
             return True
 
     def add(self, key: str, delta: float, expires_at: float) -> float:
         with self._lock:
-            new = self._live(key, time.time()) + delta
+            now = time.time()
+            new = self._live(key, now) + delta
             self._values[key] = (new, expires_at)
-            self._wrote(time.time())
+            self._sweep.wrote(now)
             return new
 
     def value(self, key: str, now: float) -> float:
@@ -99,7 +108,7 @@ class MemoryCounterStore:
             bucket, wait = take_from(stored, cost, capacity, refill_per_second, now)
             if bucket is not None:
                 self._buckets[key] = (bucket, full_at(bucket, capacity, refill_per_second))
-                self._wrote(now)
+                self._sweep.wrote(now)
             return wait
 
 
@@ -157,14 +166,7 @@ class MemoryConversationStore:
         self._lock = threading.Lock()
         self._forms: dict[tuple[str, str], tuple[str, float]] = {}
         self._flags: dict[tuple[str, str], tuple[str, float]] = {}
-        self._writes = 0
-
-    def _wrote(self, now: float) -> None:
-        """With the lock held."""
-        self._writes += 1
-        if self._writes % SWEEP_EVERY == 0:
-            drop_expired(self._forms, now)
-            drop_expired(self._flags, now)
+        self._sweep = ExpirySweep(self._forms, self._flags)
 
     def get_forms(self, conversation: str, content_hashes: list[str], now: float) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -184,7 +186,7 @@ class MemoryConversationStore:
                     self._forms[(conversation, content_hash)] = (form, expires_at)
                 else:
                     self._forms[(conversation, content_hash)] = (entry[0], max(entry[1], expires_at))
-            self._wrote(now)
+            self._sweep.wrote(now)
 
     def get_flag(self, conversation: str, name: str, now: float) -> str | None:
         with self._lock:
@@ -194,7 +196,7 @@ class MemoryConversationStore:
     def set_flag(self, conversation: str, name: str, value: str, expires_at: float) -> None:
         with self._lock:
             self._flags[(conversation, name)] = (value, expires_at)
-            self._wrote(time.time())
+            self._sweep.wrote(time.time())
 
 
 class MemoryToinStore:
