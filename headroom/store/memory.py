@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import Any
 
@@ -33,18 +34,21 @@ def drop_expired(entries: dict[Any, tuple[Any, float]], now: float) -> None:
         del entries[key]
 
 
-class ExpirySweep:
-    """One store's write count: every SWEEP_EVERY-th write drops the expired entries of the store's tables. Called
-    with the store's lock held."""
+Table = dict[Any, tuple[Any, float]]
 
-    def __init__(self, *tables: dict[Any, tuple[Any, float]]) -> None:
-        self._tables = tables
+
+class ExpirySweep:
+    """One store's write count: every SWEEP_EVERY-th write drops the expired entries of the store's tables (given,
+    or listed by `tables` when a store has one per tenant). Called with the store's lock held."""
+
+    def __init__(self, *fixed: Table, tables: Callable[[], Iterable[Table]] | None = None) -> None:
+        self._tables = tables or (lambda: fixed)
         self._writes = 0
 
     def wrote(self, now: float) -> None:
         self._writes += 1
         if self._writes % SWEEP_EVERY == 0:
-            for table in self._tables:
+            for table in self._tables():
                 drop_expired(table, now)
 
 
@@ -137,6 +141,7 @@ class MemoryResponseCacheStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tenants: dict[str, OrderedDict[str, tuple[CachedResponse, float]]] = {}
+        self._sweep = ExpirySweep(tables=self._tenants.values)
 
     def get_response(self, tenant: str, key: str, now: float) -> CachedResponse | None:
         with self._lock:
@@ -155,10 +160,9 @@ class MemoryResponseCacheStore:
             entries = self._tenants.setdefault(tenant, OrderedDict())
             entries[key] = (response, expires_at)
             entries.move_to_end(key)
-            for stale in [k for k, (_, exp) in entries.items() if exp <= now]:
-                del entries[stale]
             while len(entries) > max(0, max_entries):
                 entries.popitem(last=False)
+            self._sweep.wrote(now)
 
 
 class MemoryConversationStore:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from headroom.errors import NotReady
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 PURGE_EVERY = 512
 PURGE_BATCH = 1000
@@ -67,6 +67,13 @@ CREATE TABLE IF NOT EXISTS responses (
     streamed INTEGER NOT NULL, expires_at REAL NOT NULL, last_used INTEGER NOT NULL, PRIMARY KEY (tenant, key));
 CREATE INDEX IF NOT EXISTS responses_lru ON responses (tenant, last_used);
 CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
+CREATE TABLE IF NOT EXISTS response_counts (tenant TEXT PRIMARY KEY, entries INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS responses_added AFTER INSERT ON responses BEGIN
+    INSERT INTO response_counts (tenant, entries) VALUES (new.tenant, 1)
+    ON CONFLICT (tenant) DO UPDATE SET entries = entries + 1; END;
+CREATE TRIGGER IF NOT EXISTS responses_removed AFTER DELETE ON responses BEGIN
+    UPDATE response_counts SET entries = entries - 1 WHERE tenant = old.tenant; END;
+INSERT OR REPLACE INTO response_counts (tenant, entries) SELECT tenant, count(*) FROM responses GROUP BY tenant;
 CREATE TABLE IF NOT EXISTS forms (
     conversation TEXT NOT NULL, hash TEXT NOT NULL, form TEXT NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (conversation, hash));
@@ -104,9 +111,8 @@ class SqliteDatabase:
         self._batched = threading.local()
         with self.transaction() as conn:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(SCHEMA):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _open(self) -> sqlite3.Connection:
@@ -239,6 +245,16 @@ class SqliteDatabase:
             checkpointer.join()
         for conn in conns:
             conn.close()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of `script` one by one (a trigger's body holds semicolons of its own)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import time
 
 from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsTotals
 from headroom.store.sqlite_db import PURGE_EVERY, SqliteDatabase
@@ -128,9 +127,9 @@ class SqliteResponseCacheStore:
                     "exp": min(expires_at, 1e15),
                 },
             )
-            conn.execute("DELETE FROM responses WHERE tenant = ? AND expires_at <= ?", (tenant, time.time()))
             conn.execute(
-                "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses WHERE tenant = ? "
-                "ORDER BY last_used DESC LIMIT -1 OFFSET ?)",
-                (tenant, max(0, max_entries)),
+                "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses WHERE tenant = :tenant "
+                "ORDER BY last_used LIMIT max(0, (SELECT entries FROM response_counts WHERE tenant = :tenant) - :max))",
+                {"tenant": tenant, "max": max(0, max_entries)},
             )
+        self._db.wrote("responses")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 
-from headroom.store.interfaces import SavingsEvent
+from headroom.store.interfaces import CachedResponse, SavingsEvent
 from headroom.store.memory import (
     EVENTS_KEPT,
     SWEEP_EVERY,
     MemoryBlobStore,
     MemoryConversationStore,
     MemoryCounterStore,
+    MemoryResponseCacheStore,
     MemorySavingsStore,
 )
 
@@ -29,7 +30,9 @@ def test_the_oldest_savings_events_are_pruned_and_stay_in_the_totals() -> None:
 def test_expired_entries_are_dropped_as_the_stores_are_written() -> None:
     past, future = time.time() - 1, time.time() + 3600
     blobs, counters, conversations = MemoryBlobStore(), MemoryCounterStore(), MemoryConversationStore()
+    responses = MemoryResponseCacheStore()
     for n in range(SWEEP_EVERY):
+        responses.put_response(f"t{n % 3}", f"old{n}", CachedResponse(200, (), b"{}", False), past, 1000)
         blobs.put_blob("t", f"old{n}", b"x" * 100, past)
         counters.take_tokens(f"bucket{n}", 1.0, 10.0, 1.0, past - 3600)
         conversations.put_forms(f"c{n}", {"h": "form"}, past)
@@ -41,3 +44,4 @@ def test_expired_entries_are_dropped_as_the_stores_are_written() -> None:
     assert list(blobs._blobs) == [("t", "kept")]
     assert (len(counters._values), len(counters._buckets)) == (0, 0)
     assert (len(conversations._forms), len(conversations._flags)) == (0, 0)
+    assert [len(entries) for entries in responses._tenants.values()] == [0, 0, 0]

@@ -1,4 +1,5 @@
-"""SQLite housekeeping: pruned events stay in the totals, and expired rows are purged opportunistically."""
+"""SQLite housekeeping: pruned events stay in the totals, expired rows are purged opportunistically, and the
+per-tenant response counts that bound the response cache stay true through every insert, delete and upgrade."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from headroom.store.interfaces import SavingsEvent
+from headroom.store.interfaces import CachedResponse, SavingsEvent
 from headroom.store.sqlite_db import EXPIRING_TABLES, PURGE_EVERY, SqliteDatabase
-from headroom.store.sqlite_history import SqliteSavingsStore
+from headroom.store.sqlite_history import SqliteResponseCacheStore, SqliteSavingsStore
 
 
 def test_pruned_events_stay_in_totals(tmp_path: Path) -> None:
@@ -117,5 +118,47 @@ def test_a_batch_that_raises_commits_nothing(tmp_path: Path) -> None:
             pass
         savings.record(SavingsEvent(2.0, "openai", "gpt", "t", 10, 4))
         assert [e.ts for e in savings.events()] == [2.0]
+    finally:
+        db.close()
+
+
+def test_response_counts_follow_every_insert_and_delete(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "state.db")
+    try:
+        responses = SqliteResponseCacheStore(db)
+        cached = CachedResponse(200, (), b"{}", False)
+        for key in ("a", "b", "c"):
+            responses.put_response("t", key, cached, 1e15, 10)
+        responses.put_response("t", "a", cached, 1e15, 10)
+        responses.put_response("u", "old", cached, 1.0, 10)
+        with db.connection() as conn:
+            assert dict(conn.execute("SELECT tenant, entries FROM response_counts")) == {"t": 3, "u": 1}
+        for _ in range(PURGE_EVERY):
+            db.wrote("responses")
+        responses.put_response("t", "d", cached, 1e15, 2)
+        with db.connection() as conn:
+            assert dict(conn.execute("SELECT tenant, entries FROM response_counts")) == {"t": 2, "u": 0}
+            assert sorted(key for (key,) in conn.execute("SELECT key FROM responses")) == ["a", "d"]
+    finally:
+        db.close()
+
+
+def test_a_version_1_database_gets_its_response_counts(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    SqliteDatabase(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TRIGGER responses_added")
+        conn.execute("DROP TRIGGER responses_removed")
+        conn.execute("DROP TABLE response_counts")
+        conn.executemany(
+            "INSERT INTO responses VALUES ('t', ?, 200, '[]', x'7b7d', 0, 1e15, ?)", [(f"k{i}", i) for i in range(5)]
+        )
+        conn.execute("PRAGMA user_version = 1")
+    db = SqliteDatabase(path)
+    try:
+        SqliteResponseCacheStore(db).put_response("t", "new", CachedResponse(200, (), b"{}", False), 1e15, 3)
+        with db.connection() as conn:
+            assert conn.execute("SELECT entries FROM response_counts WHERE tenant = 't'").fetchone() == (3,)
+            assert sorted(key for (key,) in conn.execute("SELECT key FROM responses")) == ["k3", "k4", "new"]
     finally:
         db.close()
