@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     tpm: int = Field(
         20_000_000, validation_alias=_env("tpm", "HEADROOM_TPM"), description="Input tokens per minute per API key."
     )
+    rate_limit_lease_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        validation_alias=_env("rate_limit_lease_share", "HEADROOM_RATE_LIMIT_LEASE_SHARE"),
+        description="With the SQLite store, the share of each per-minute limit a worker process takes from the "
+        "shared bucket at a time and then spends without a store call (0 turns leases off). A worker that stops "
+        "sending holds at most this share of a key's limit unused. Other stores take each request exactly.",
+    )
     response_cache_max_entries: int = Field(
         1000,
         validation_alias=_env("response_cache_max_entries", "HEADROOM_CACHE_MAX_ENTRIES"),

@@ -38,7 +38,7 @@ class RequestGuard:
             try:
                 if self.limiter.in_process:
                     self.limiter.check(tenant, input_estimate)
-                else:
+                elif not self.limiter.check_leased(tenant, input_estimate):
                     await self.store_thread.call(self.limiter.check, tenant, input_estimate)
             except RateLimited:
                 self._metrics.record_rate_limited(provider, "requests_or_tokens")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,75 @@ def test_only_the_memory_store_is_checked_inline() -> None:
     counters = memory_stores().counters
     assert RateLimiter.from_settings(Settings(store="memory"), counters).in_process
     assert not RateLimiter.from_settings(Settings(store="sqlite"), counters).in_process
+
+
+class CountingCounters:
+    """The SQLite counter store, counting the bucket calls that reach it."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._counters = stores.counters
+        self.takes = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._counters, name)
+
+    def take_tokens(self, key: str, cost: float, capacity: float, refill_per_second: float, now: float) -> float:
+        self.takes += 1
+        return self._counters.take_tokens(key, cost, capacity, refill_per_second, now)
+
+
+def test_a_process_with_leases_is_limited_exactly_and_rarely_calls_the_store(tmp_path: Path) -> None:
+    clock = Clock()
+    with closing(sqlite_stores(tmp_path / "s.db")) as stores:
+        counters = CountingCounters(stores)
+        limiter = RateLimiter(counters, rpm=100, tpm=0, lease_share=0.1, clock=clock)  # type: ignore[arg-type]
+        allowed = 0
+        for _ in range(100):
+            if not limiter.check_leased("alice", 10):
+                limiter.check("alice", 10)
+            allowed += 1
+        with pytest.raises(RateLimited) as caught:
+            if not limiter.check_leased("alice", 10):
+                limiter.check("alice", 10)
+        assert allowed == 100
+        assert caught.value.retry_after == pytest.approx(0.6)
+        assert counters.takes <= 13  # 100 one by one without leases
+        assert limiter.stats().allowed == 100
+
+
+def test_leases_in_two_workers_never_give_out_more_than_the_limit(tmp_path: Path) -> None:
+    clock = Clock()
+    with closing(sqlite_stores(tmp_path / "s.db")) as first, closing(sqlite_stores(tmp_path / "s.db")) as second:
+        limiters = [RateLimiter(s.counters, rpm=100, tpm=0, lease_share=0.1, clock=clock) for s in (first, second)]
+        allowed = 0
+        for n in range(300):
+            limiter = limiters[n % 3 % 2]
+            try:
+                if not limiter.check_leased("alice", 10):
+                    limiter.check("alice", 10)
+                allowed += 1
+            except RateLimited:
+                pass
+        assert 100 - 10 <= allowed <= 100
+        assert all(limiter.stats().allowed > 0 for limiter in limiters)
+
+
+def test_a_short_lease_takes_nothing_from_the_other_bucket(tmp_path: Path) -> None:
+    clock = Clock()
+    with closing(sqlite_stores(tmp_path / "s.db")) as stores:
+        limiter = RateLimiter(stores.counters, rpm=100, tpm=10_000, lease_share=0.1, clock=clock)
+        assert not limiter.check_leased("alice", 10)
+        limiter.check("alice", 10)  # leases 10 requests and 1,000 tokens
+        assert limiter.check_leased("alice", 995)
+        assert not limiter.check_leased("alice", 10)  # 5 tokens left: the request lease is not touched
+        assert [limiter.check_leased("alice", 0) for _ in range(10)] == [True] * 9 + [False]
+        assert not limiter.check_leased("bob", 1)
+        assert limiter.stats().allowed == 11
+
+
+def test_leases_are_for_the_sqlite_store_only() -> None:
+    counters = memory_stores().counters
+    for store, leases in (("sqlite", True), ("memory", False), ("aws", False)):
+        limiter = RateLimiter.from_settings(Settings(store=store, rpm=100, tpm=0), counters)
+        limiter.check("alice", 1)
+        assert limiter.check_leased("alice", 1) is leases
