@@ -1,14 +1,16 @@
 """The /stats-history document: lifetime proxy compression totals, cumulative checkpoints (thinned by default),
-hourly/daily/weekly/monthly rollups and a summary, built from one read of the savings store; plus its CSV form."""
+hourly/daily/weekly/monthly rollups and a summary, built from the savings store's hourly sums (and, in full mode,
+its every event); plus its CSV form."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from headroom.accounting.rollups import (
     GRANULARITIES,
@@ -20,7 +22,8 @@ from headroom.accounting.rollups import (
     rollup_rows,
 )
 from headroom.errors import InvalidRequest
-from headroom.store.interfaces import SavingsEvent, SavingsStore, SavingsTotals
+from headroom.store.interfaces import SavingsEvent, SavingsHour, SavingsStore, SavingsTotals
+from headroom.store.totals import HOUR_S
 
 HistoryMode = Literal["compact", "full"]
 Series = Literal["hourly", "daily", "weekly", "monthly", "checkpoints"]
@@ -63,6 +66,42 @@ CHECKPOINT_COLUMNS = (
     "cost_without_usd",
     "cost_saved_usd",
 )
+
+
+class Step(NamedTuple):
+    """What one event, or one hour's events, added to the cumulative totals, stamped with the moment after it."""
+
+    ts: float
+    requests: int
+    tokens_before: int
+    tokens_after: int
+    cost_usd: float
+    cost_without_usd: float
+
+
+def event_steps(events: Sequence[SavingsEvent]) -> list[Step]:
+    """One step per event, at its time."""
+    return [Step(e.ts, 1, e.tokens_before, e.tokens_after, e.cost_usd, e.cost_without_usd) for e in events]
+
+
+def hour_steps(hours: Sequence[SavingsHour], last_ts: float | None) -> list[Step]:
+    """One step per hour holding events (its models' sums added up), at the hour's end: the cumulative totals
+    then are those after its last event. The newest hour's step is at `last_ts`, the newest event's time."""
+    steps = []
+    for start, group in itertools.groupby(hours, key=lambda hour: hour.start):
+        models = list(group)
+        end = start + HOUR_S
+        steps.append(
+            Step(
+                float(end) if last_ts is None else min(end, max(start, last_ts)),
+                sum(hour.requests for hour in models),
+                sum(hour.tokens_before for hour in models),
+                sum(hour.tokens_after for hour in models),
+                sum(hour.cost_usd for hour in models),
+                sum(hour.cost_without_usd for hour in models),
+            )
+        )
+    return steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,21 +166,22 @@ def thinned_indices(count: int, limit: int) -> list[int]:
     return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
 
 
-def checkpoints(events: Sequence[SavingsEvent], lifetime: SavingsTotals, limit: int | None) -> list[dict[str, Any]]:
-    """Cumulative lifetime totals after each event (oldest first), at most `limit` of them evenly thinned.
-    Events the store has pruned are counted in the starting offset, so the last checkpoint equals the totals."""
-    keep = None if limit is None else set(thinned_indices(len(events), limit))
+def checkpoints(steps: Sequence[Step], lifetime: SavingsTotals, limit: int | None) -> list[dict[str, Any]]:
+    """Cumulative lifetime totals after each step (oldest first), at most `limit` of them evenly thinned.
+    Requests absent from the steps (events the store has pruned) are counted in the starting offset, so the last
+    checkpoint equals the totals."""
+    keep = None if limit is None else set(thinned_indices(len(steps), limit))
     requests = before = after = 0
     cost = cost_without = 0.0
     raw: list[tuple[float, int, int, int, float, float]] = []
-    for index, event in enumerate(events):
-        requests += 1
-        before += event.tokens_before
-        after += event.tokens_after
-        cost += event.cost_usd
-        cost_without += event.cost_without_usd
+    for index, step in enumerate(steps):
+        requests += step.requests
+        before += step.tokens_before
+        after += step.tokens_after
+        cost += step.cost_usd
+        cost_without += step.cost_without_usd
         if keep is None or index in keep:
-            raw.append((event.ts, requests, before, after, cost, cost_without))
+            raw.append((step.ts, requests, before, after, cost, cost_without))
     base_requests = max(0, lifetime.requests - requests)
     base_before = max(0, lifetime.tokens_before - before)
     base_after = max(0, lifetime.tokens_after - after)
@@ -205,13 +245,21 @@ def _rollups(
 
 
 def build_history(store: SavingsStore, mode: HistoryMode = "compact", now: float | None = None) -> dict[str, Any]:
-    """The whole /stats-history document. Reads the store once (events, then totals) and passes over the events
-    once; rollups run up to `now` (default: the current time), the compact hourly series over its last week."""
-    events = store.events()
+    """The whole /stats-history document, rollups (from the store's hourly sums) running up to `now` (default: the
+    current time). Full: a checkpoint after every stored event. Compact: the same while at most COMPACT_CHECKPOINTS
+    events are stored, else at most COMPACT_CHECKPOINTS of the hourly checkpoints, evenly thinned; the hourly series
+    over its last week. Compact reads at most COMPACT_CHECKPOINTS + 1 events, whatever the store holds."""
+    if mode == "full":
+        events: list[SavingsEvent] | None = store.events()
+    else:
+        newest = store.events(limit=COMPACT_CHECKPOINTS + 1)
+        events = newest if len(newest) <= COMPACT_CHECKPOINTS else None
+    hours = store.hours()
     lifetime = store.totals()
     moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-    periods = period_totals(events)
-    points = checkpoints(events, lifetime, COMPACT_CHECKPOINTS if mode == "compact" else None)
+    periods = period_totals(hours)
+    steps = hour_steps(hours, lifetime.last_ts) if events is None else event_steps(events)
+    points = checkpoints(steps, lifetime, COMPACT_CHECKPOINTS if mode == "compact" else None)
     return {
         "generated_at": iso_utc(moment),
         "lifetime": lifetime_block(lifetime),
@@ -220,10 +268,10 @@ def build_history(store: SavingsStore, mode: HistoryMode = "compact", now: float
         "top_models": _top_models(periods["monthly"]),
         "history_summary": {
             "mode": mode,
-            "stored_checkpoints": len(events),
+            "stored_checkpoints": len(steps),
             "returned_checkpoints": len(points),
             "max_compact_checkpoints": COMPACT_CHECKPOINTS,
-            "pruned_requests": max(0, lifetime.requests - len(events)),
+            "pruned_requests": max(0, lifetime.requests - sum(step.requests for step in steps)),
             "first_checkpoint_at": points[0]["timestamp"] if points else None,
             "last_checkpoint_at": points[-1]["timestamp"] if points else None,
             "hourly_window_hours": None if mode == "full" else COMPACT_HOURLY_HOURS,

@@ -1,5 +1,5 @@
-"""Savings events folded into calendar periods (UTC hours, days, ISO weeks, months): the rollup rows of
-/stats-history, computed in one pass over the events and then merged upward from hours."""
+"""The savings store's hourly sums folded into calendar periods (UTC hours, days, ISO weeks, months): the rollup
+rows of /stats-history, merged upward from hours."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from headroom.store.interfaces import SavingsEvent
+from headroom.store.interfaces import SavingsHour
 
 Granularity = Literal["hourly", "daily", "weekly", "monthly"]
 GRANULARITIES: tuple[Granularity, ...] = ("hourly", "daily", "weekly", "monthly")
 TOP_MODELS_PER_PERIOD = 3
-HOUR = 3600
 
 
 def iso_utc(moment: datetime | float) -> str:
@@ -53,25 +52,26 @@ class PeriodTotals:
     response_cache_hits: int = 0
     models: dict[str, ModelTotals] = field(default_factory=dict)
 
-    def add(self, event: SavingsEvent) -> None:
-        self.requests += 1
-        self.tokens_before += event.tokens_before
-        self.tokens_after += event.tokens_after
-        self.input_tokens += event.input_tokens
-        self.output_tokens += event.output_tokens
-        self.cache_read_tokens += event.cache_read_tokens
-        self.cache_write_tokens += event.cache_write_5m_tokens + event.cache_write_1h_tokens
-        self.cost_usd += event.cost_usd
-        self.cost_without_usd += event.cost_without_usd
-        self.response_cache_hits += event.response_cached
-        model = self.models.get(event.model)
+    def add(self, hour: SavingsHour) -> None:
+        """Add one model's sums of one hour."""
+        self.requests += hour.requests
+        self.tokens_before += hour.tokens_before
+        self.tokens_after += hour.tokens_after
+        self.input_tokens += hour.input_tokens
+        self.output_tokens += hour.output_tokens
+        self.cache_read_tokens += hour.cache_read_tokens
+        self.cache_write_tokens += hour.cache_write_5m_tokens + hour.cache_write_1h_tokens
+        self.cost_usd += hour.cost_usd
+        self.cost_without_usd += hour.cost_without_usd
+        self.response_cache_hits += hour.response_cache_hits
+        model = self.models.get(hour.model)
         if model is None:
-            model = self.models[event.model] = ModelTotals(event.provider)
-        model.requests += 1
-        model.tokens_before += event.tokens_before
-        model.tokens_after += event.tokens_after
-        model.cost_usd += event.cost_usd
-        model.cost_without_usd += event.cost_without_usd
+            model = self.models[hour.model] = ModelTotals(hour.provider)
+        model.requests += hour.requests
+        model.tokens_before += hour.tokens_before
+        model.tokens_after += hour.tokens_after
+        model.cost_usd += hour.cost_usd
+        model.cost_without_usd += hour.cost_without_usd
 
     def merge(self, other: PeriodTotals) -> None:
         self.requests += other.requests
@@ -172,19 +172,23 @@ def _periods(first: datetime, last: datetime, granularity: Granularity) -> Itera
         start = end
 
 
-def period_totals(events: Iterable[SavingsEvent]) -> dict[Granularity, dict[datetime, PeriodTotals]]:
-    """Totals per period start for every granularity: one pass over the events into hours, then hours merged
+def period_totals(hours: Iterable[SavingsHour]) -> dict[Granularity, dict[datetime, PeriodTotals]]:
+    """Totals per period start for every granularity: the store's (hour, model) sums into hours, then hours merged
     into days, and days into ISO weeks and months."""
     by_hour: dict[int, PeriodTotals] = {}
-    for event in events:
-        key = int(event.ts // HOUR)
-        bucket = by_hour.get(key)
+    for hour in hours:
+        bucket = by_hour.get(hour.start)
         if bucket is None:
-            bucket = by_hour[key] = PeriodTotals()
-        bucket.add(event)
-    hours = {datetime.fromtimestamp(key * HOUR, UTC): totals for key, totals in by_hour.items()}
-    days = _regroup(hours, "daily")
-    return {"hourly": hours, "daily": days, "weekly": _regroup(days, "weekly"), "monthly": _regroup(days, "monthly")}
+            bucket = by_hour[hour.start] = PeriodTotals()
+        bucket.add(hour)
+    hours_by_start = {datetime.fromtimestamp(start, UTC): totals for start, totals in by_hour.items()}
+    days = _regroup(hours_by_start, "daily")
+    return {
+        "hourly": hours_by_start,
+        "daily": days,
+        "weekly": _regroup(days, "weekly"),
+        "monthly": _regroup(days, "monthly"),
+    }
 
 
 def _regroup(finer: dict[datetime, PeriodTotals], granularity: Granularity) -> dict[datetime, PeriodTotals]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from headroom.accounting.history import COMPACT_CHECKPOINTS, checkpoints, lifetime_block
+from headroom.accounting.history import COMPACT_CHECKPOINTS, checkpoints, event_steps, lifetime_block
 from headroom.accounting.rollups import iso_utc
 from headroom.store.interfaces import SavingsStore, SavingsTotals
 
@@ -41,7 +41,7 @@ def savings_export(store: SavingsStore, now: float | None = None) -> dict[str, A
     COMPACT_CHECKPOINTS checkpoints thinned from the most recent RECENT_EVENTS events."""
     events = store.events(limit=RECENT_EVENTS)
     totals = store.totals()
-    points = checkpoints(events, totals, COMPACT_CHECKPOINTS)
+    points = checkpoints(event_steps(events), totals, COMPACT_CHECKPOINTS)
     return {
         "schema": SCHEMA,
         "generated_at": iso_utc(time.time() if now is None else now),

@@ -1,5 +1,6 @@
-"""DynamoDB savings history (events by month plus one totals item, written in one transaction) and the per-tenant
-LRU response cache (bodies over 300 KB go to S3). Key schema: see `headroom.store.aws`."""
+"""DynamoDB savings history (events by month, one totals item and one item per (hour, model), written in one
+transaction) and the per-tenant LRU response cache (bodies over 300 KB go to S3). Key schema: see
+`headroom.store.aws`."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from headroom.store.aws_client import AwsClients, is_conditional_failure, num, num_or, s3_key, translated
-from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsTotals
-from headroom.store.totals import SUMMED_FIELDS
+from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsHour, SavingsTotals
+from headroom.store.totals import HOUR_SUMS, SUMMED_FIELDS, hour_start
 
 TOTALS_KEY = {"pk": {"S": "totals"}, "sk": {"S": "totals"}}
+HOURS_PK = "hours"
 COUNT_SK = "#count"
 INLINE_BODY_MAX = 300_000
 BATCH_WRITE = 25
@@ -41,6 +43,10 @@ def sort_key(ts: float) -> str:
     return f"{ts:020.6f}"
 
 
+def hour_key(start: int) -> str:
+    return f"{start:012d}"
+
+
 class AwsSavingsStore:
     def __init__(self, clients: AwsClients) -> None:
         self._c = clients
@@ -48,9 +54,9 @@ class AwsSavingsStore:
 
     @translated
     def record(self, event: SavingsEvent) -> None:
-        names = {f"#t{i}": name for i, name in enumerate(("requests", *SUMMED_FIELDS, "response_cache_hits"))}
+        names = {f"#t{i}": name for i, name in enumerate(HOUR_SUMS)}
         amounts = (1, *(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached))
-        values = {f":t{i}": num(float(amount)) for i, amount in enumerate(amounts)} | {":ts": num(event.ts)}
+        sums = {f":t{i}": num(float(amount)) for i, amount in enumerate(amounts)}
         adds = ", ".join(f"#t{i} :t{i}" for i in range(len(names)))
         payload = json.dumps(dataclasses.asdict(event), separators=(",", ":"))
         self._c.dynamodb.transact_write_items(
@@ -72,7 +78,19 @@ class AwsSavingsStore:
                         "Key": TOTALS_KEY,
                         "UpdateExpression": f"ADD {adds} SET first_ts = if_not_exists(first_ts, :ts)",
                         "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": values,
+                        "ExpressionAttributeValues": sums | {":ts": num(event.ts)},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {
+                            "pk": {"S": HOURS_PK},
+                            "sk": {"S": f"{hour_key(hour_start(event.ts))}#{event.model}"},
+                        },
+                        "UpdateExpression": f"ADD {adds} SET #m = if_not_exists(#m, :m), #p = if_not_exists(#p, :p)",
+                        "ExpressionAttributeNames": names | {"#m": "model", "#p": "provider"},
+                        "ExpressionAttributeValues": sums | {":m": {"S": event.model}, ":p": {"S": event.provider}},
                     }
                 },
             ]
@@ -150,6 +168,27 @@ class AwsSavingsStore:
             if len(newest_first) >= wanted:
                 break
         return newest_first[::-1]
+
+    @translated
+    def hours(self, since: float | None = None) -> list[SavingsHour]:
+        pages = self._c.dynamodb.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk >= :from",
+            ExpressionAttributeValues={
+                ":pk": {"S": HOURS_PK},
+                ":from": {"S": hour_key(0 if since is None else max(0, hour_start(since)))},
+            },
+            ConsistentRead=True,
+        )
+        return [_hour(row) for page in pages for row in page["Items"]]
+
+
+def _hour(item: dict[str, Any]) -> SavingsHour:
+    hour = SavingsHour(int(item["sk"]["S"][: len(hour_key(0))]), item["model"]["S"], item["provider"]["S"])
+    for name in HOUR_SUMS:
+        value = num_or(item, name, 0.0)
+        setattr(hour, name, value if name.startswith("cost_") else int(value))
+    return hour
 
 
 class AwsResponseCacheStore:

@@ -95,8 +95,30 @@ class SavingsTotals:
         return self.tokens_before - self.tokens_after
 
 
+@dataclass(slots=True)
+class SavingsHour:
+    """One model's events of one UTC hour, summed. `start` is the hour's first second (a multiple of 3600);
+    `provider` is that of the first event recorded for the model in the hour."""
+
+    start: int
+    model: str
+    provider: str
+    requests: int = 0
+    tokens_before: int = 0
+    tokens_after: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_without_usd: float = 0.0
+    response_cache_hits: int = 0
+
+
 class SavingsStore(Protocol):
-    """Durable savings history. A backend may prune its oldest events; the totals never forget them."""
+    """Durable savings history. A backend may prune its oldest events; the totals and the hours never forget
+    them."""
 
     def record(self, event: SavingsEvent) -> None:
         """Append one event; lifetime totals include it once recorded, across restarts."""
@@ -108,6 +130,12 @@ class SavingsStore(Protocol):
 
     def events(self, since: float | None = None, limit: int | None = None) -> list[SavingsEvent]:
         """Events with ts >= since, oldest first; with `limit`, the newest `limit` of them."""
+        ...
+
+    def hours(self, since: float | None = None) -> list[SavingsHour]:
+        """Every recorded event summed per UTC hour and model, pruned events included, oldest hour first and
+        models by name within an hour; an event is in its hour once recorded, across restarts and under any
+        concurrency. With `since`, only the hour holding `since` and later ones."""
         ...
 
 

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from headroom.errors import NotReady
 
-SCHEMA_VERSION = 2
+# Version 2 added the per-tenant response counts, 3 the hourly savings sums; opening an older file runs the whole
+# script in one transaction, whose INSERT ... SELECT statements fill the new tables from the rows already stored.
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 PURGE_EVERY = 512
 PURGE_BATCH = 1000
@@ -62,6 +64,22 @@ CREATE TABLE IF NOT EXISTS savings_totals (
     cache_read_tokens INTEGER NOT NULL, cache_write_5m_tokens INTEGER NOT NULL,
     cache_write_1h_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_without_usd REAL NOT NULL,
     response_cache_hits INTEGER NOT NULL, first_ts REAL, last_ts REAL);
+CREATE TABLE IF NOT EXISTS savings_hours (
+    hour INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, requests INTEGER NOT NULL,
+    tokens_before INTEGER NOT NULL, tokens_after INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_5m_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, cost_without_usd REAL NOT NULL,
+    response_cache_hits INTEGER NOT NULL, PRIMARY KEY (hour, model)) WITHOUT ROWID;
+INSERT OR IGNORE INTO savings_hours SELECT hour, model, provider, requests, tokens_before, tokens_after, input_tokens,
+    output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cost_usd, cost_without_usd,
+    response_cache_hits FROM (
+    SELECT CAST(ts / 3600 AS INTEGER) * 3600 AS hour, model, provider, min(id), count(*) AS requests,
+        sum(tokens_before) AS tokens_before, sum(tokens_after) AS tokens_after, sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+        sum(cache_write_5m_tokens) AS cache_write_5m_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens,
+        sum(cost_usd) AS cost_usd, sum(cost_without_usd) AS cost_without_usd,
+        sum(response_cached) AS response_cache_hits
+    FROM savings_events GROUP BY hour, model);
 CREATE TABLE IF NOT EXISTS responses (
     tenant TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
     streamed INTEGER NOT NULL, expires_at REAL NOT NULL, last_used INTEGER NOT NULL, PRIMARY KEY (tenant, key));

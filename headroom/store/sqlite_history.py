@@ -1,5 +1,5 @@
-"""SQLite savings history (events plus a durable totals row updated in the same transaction) and the per-tenant
-LRU response cache."""
+"""SQLite savings history (events plus a durable totals row and the event's (hour, model) sums, updated in the
+same transaction) and the per-tenant LRU response cache."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import itertools
 import json
 import math
 
-from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsTotals
+from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsHour, SavingsTotals
 from headroom.store.sqlite_db import PURGE_EVERY, SqliteDatabase
-from headroom.store.totals import SUMMED_FIELDS
+from headroom.store.totals import HOUR_SUMS, SUMMED_FIELDS, hour_start
 
 EVENTS_KEPT = 500_000
 EVENT_COLUMNS = (
@@ -41,6 +41,11 @@ ADD_TOTALS = (
     "first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
 )
 TOTALS_COLUMNS = ("requests", *SUMMED_FIELDS, "response_cache_hits", "first_ts", "last_ts")
+ADD_HOUR = (
+    f"INSERT INTO savings_hours (hour, model, provider, {', '.join(HOUR_SUMS)}) "
+    f"VALUES (?, ?, ?, 1, {', '.join('?' * (len(HOUR_SUMS) - 1))}) ON CONFLICT (hour, model) DO UPDATE SET "
+    + ", ".join(f"{name} = {name} + excluded.{name}" for name in HOUR_SUMS)
+)
 
 
 class SqliteSavingsStore:
@@ -51,15 +56,16 @@ class SqliteSavingsStore:
 
     def record(self, event: SavingsEvent) -> None:
         row = tuple(getattr(event, name) for name in EVENT_COLUMNS)
-        totals = (*(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached), event.ts, event.ts)
+        sums = (*(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached))
         with self._db.transaction() as conn:
             conn.execute(INSERT_EVENT, row)
-            conn.execute(ADD_TOTALS, totals)
+            conn.execute(ADD_TOTALS, (*sums, event.ts, event.ts))
+            conn.execute(ADD_HOUR, (hour_start(event.ts), event.model, event.provider, *sums))
         if next(self._records) % PURGE_EVERY == 0:
             self.prune()
 
     def prune(self) -> None:
-        """Drop the oldest events beyond the kept number; the totals row already counts them."""
+        """Drop the oldest events beyond the kept number; the totals row and the hours already count them."""
         with self._db.connection() as conn:
             conn.execute(
                 "DELETE FROM savings_events WHERE id <= (SELECT max(id) FROM savings_events) - ?",
@@ -85,6 +91,15 @@ class SqliteSavingsStore:
             values["response_cached"] = bool(values["response_cached"])
             events.append(SavingsEvent(**values))
         return events
+
+    def hours(self, since: float | None = None) -> list[SavingsHour]:
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                f"SELECT hour, model, provider, {', '.join(HOUR_SUMS)} FROM savings_hours WHERE hour >= ? "
+                "ORDER BY hour, model",
+                (-math.inf if since is None else hour_start(since),),
+            ).fetchall()
+        return [SavingsHour(*row) for row in rows]
 
 
 class SqliteResponseCacheStore:

@@ -1,9 +1,10 @@
-"""Which savings-event fields add up into lifetime totals, shared by every savings backend."""
+"""Which savings-event fields add up into lifetime totals and hourly sums, shared by every savings backend."""
 
 from __future__ import annotations
 
-from headroom.store.interfaces import SavingsEvent, SavingsTotals
+from headroom.store.interfaces import SavingsEvent, SavingsHour, SavingsTotals
 
+HOUR_S = 3600
 SUMMED_FIELDS = (
     "tokens_before",
     "tokens_after",
@@ -15,13 +16,33 @@ SUMMED_FIELDS = (
     "cost_usd",
     "cost_without_usd",
 )
+HOUR_SUMS = ("requests", *SUMMED_FIELDS, "response_cache_hits")
+"""The summed fields of a SavingsHour, in declaration order."""
+
+
+def hour_start(ts: float) -> int:
+    """The first second of the UTC hour holding `ts`."""
+    return int(ts // HOUR_S) * HOUR_S
+
+
+def _add_sums(target: SavingsTotals | SavingsHour, event: SavingsEvent) -> None:
+    target.requests += 1
+    for name in SUMMED_FIELDS:
+        setattr(target, name, getattr(target, name) + getattr(event, name))
+    target.response_cache_hits += int(event.response_cached)
 
 
 def add_event(totals: SavingsTotals, event: SavingsEvent) -> None:
     """Fold one event into running totals in place."""
-    totals.requests += 1
-    for name in SUMMED_FIELDS:
-        setattr(totals, name, getattr(totals, name) + getattr(event, name))
-    totals.response_cache_hits += int(event.response_cached)
+    _add_sums(totals, event)
     totals.first_ts = event.ts if totals.first_ts is None else min(totals.first_ts, event.ts)
     totals.last_ts = event.ts if totals.last_ts is None else max(totals.last_ts, event.ts)
+
+
+def add_to_hours(hours: dict[tuple[int, str], SavingsHour], event: SavingsEvent) -> None:
+    """Fold one event into its (hour, model) sum in place, creating the sum with the event's provider."""
+    key = (hour_start(event.ts), event.model)
+    hour = hours.get(key)
+    if hour is None:
+        hour = hours[key] = SavingsHour(key[0], event.model, event.provider)
+    _add_sums(hour, event)

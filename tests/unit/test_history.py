@@ -34,7 +34,7 @@ from headroom.accounting.savings_file import (
     write_savings_file,
 )
 from headroom.errors import InvalidRequest
-from headroom.store.interfaces import SavingsEvent, SavingsStore, SavingsTotals
+from headroom.store.interfaces import SavingsEvent, SavingsHour, SavingsStore, SavingsTotals
 from headroom.store.memory import memory_stores
 from headroom.store.sqlite_db import SqliteDatabase
 from headroom.store.sqlite_history import SqliteSavingsStore
@@ -141,28 +141,43 @@ def test_labels_stay_utc_whatever_the_local_timezone(monkeypatch: pytest.MonkeyP
     assert all(stamp.endswith("Z") and "+" not in stamp for stamp in stamps)
 
 
-def test_compact_history_thins_checkpoints_evenly_and_full_returns_all() -> None:
+def test_compact_history_thins_hourly_checkpoints_evenly_and_full_returns_all() -> None:
     start = at("2026-01-01T00:00:00")
     store = store_with(*(event(start + i * 900, before=100 + i, after=100) for i in range(1000)))
     now = start + 1000 * 900
+    full = build_history(store, "full", now=now)
+    assert len(full["checkpoints"]) == 1000
+    assert full["history_summary"]["returned_checkpoints"] == full["history_summary"]["stored_checkpoints"] == 1000
+    assert full["rollups"]["hourly"][0]["period"] == "2026-01-01T00:00:00Z"
+    assert sum(row["requests"] for row in full["rollups"]["hourly"]) == 1000
+
     compact = build_history(store, now=now)
     points = compact["checkpoints"]
     assert len(points) == COMPACT_CHECKPOINTS
-    assert points[0]["requests"] == 1 and points[-1]["requests"] == 1000
-    assert all(a["requests"] < b["requests"] for a, b in itertools.pairwise(points))
+    assert points[0]["timestamp"] == "2026-01-01T01:00:00Z" and points[0]["requests"] == 4
+    assert points[-1]["timestamp"] == full["checkpoints"][-1]["timestamp"] and points[-1]["requests"] == 1000
     gaps = {b["requests"] - a["requests"] for a, b in itertools.pairwise(points)}
-    assert gaps <= {5, 6}
+    assert gaps == {4, 8}
+    for point in points:  # each is the full history's checkpoint after the last event of an hour
+        after_hour = full["checkpoints"][point["requests"] - 1]
+        assert {**after_hour, "timestamp": point["timestamp"]} == point
     assert points[-1]["tokens_saved"] == compact["lifetime"]["tokens_saved"] == sum(range(1000))
     summary = compact["history_summary"]
-    assert (summary["mode"], summary["stored_checkpoints"], summary["returned_checkpoints"]) == ("compact", 1000, 200)
+    assert (summary["mode"], summary["stored_checkpoints"], summary["returned_checkpoints"]) == ("compact", 250, 200)
     assert summary["last_checkpoint_at"] == points[-1]["timestamp"]
     assert len(compact["rollups"]["hourly"]) == COMPACT_HOURLY_HOURS
+    assert compact["rollups"]["daily"] == full["rollups"]["daily"] and compact["top_models"] == full["top_models"]
 
-    full = build_history(store, "full", now=now)
-    assert len(full["checkpoints"]) == 1000
-    assert full["history_summary"]["returned_checkpoints"] == 1000
-    assert full["rollups"]["hourly"][0]["period"] == "2026-01-01T00:00:00Z"
-    assert sum(row["requests"] for row in full["rollups"]["hourly"]) == 1000
+
+def test_compact_history_of_few_events_has_a_checkpoint_after_each() -> None:
+    start = at("2026-01-01T00:00:00")
+    store = store_with(*(event(start + i * 60, before=100 + i, after=100) for i in range(COMPACT_CHECKPOINTS)))
+    compact = build_history(store, now=start + 86_400)
+    assert compact["checkpoints"] == build_history(store, "full", now=start + 86_400)["checkpoints"]
+    assert compact["history_summary"]["stored_checkpoints"] == COMPACT_CHECKPOINTS
+    store.record(event(start + 86_000))
+    one_more = build_history(store, now=start + 86_400)
+    assert [point["requests"] for point in one_more["checkpoints"]] == [60, 120, 180, 200, 201]
 
 
 @pytest.mark.parametrize(("count", "limit"), [(0, 5), (3, 5), (5, 5), (6, 5), (1001, 200), (7, 1)])
@@ -188,6 +203,20 @@ def test_checkpoints_count_events_the_store_pruned(sqlite_db: SqliteDatabase) ->
     assert points[-1]["requests"] == document["lifetime"]["requests"] == 25
     assert points[-1]["cost_saved_usd"] == pytest.approx(12.5)
     assert document["history_summary"]["pruned_requests"] == 15
+
+
+def test_hourly_checkpoints_and_rollups_keep_the_events_the_store_pruned(sqlite_db: SqliteDatabase) -> None:
+    store = SqliteSavingsStore(sqlite_db, events_kept=COMPACT_CHECKPOINTS + 50)
+    start = at("2026-02-01T00:00:00")
+    for i in range(400):
+        store.record(event(start + i * 60, before=1000, after=900))
+    store.prune()
+    document = build_history(store, now=start + 86_400)
+    assert [point["requests"] for point in document["checkpoints"]] == [60, 120, 180, 240, 300, 360, 400]
+    assert document["checkpoints"][0]["tokens_saved"] == 6000
+    assert sum(row["requests"] for row in document["rollups"]["hourly"]) == 400
+    assert document["history_summary"]["pruned_requests"] == 0
+    assert build_history(store, "full", now=start + 86_400)["history_summary"]["pruned_requests"] == 150
 
 
 def test_top_models_rank_by_requests() -> None:
@@ -319,16 +348,20 @@ class CountingSavingsStore:
         return self._store.totals()
 
     def events(self, since: float | None = None, limit: int | None = None) -> list[SavingsEvent]:
-        self.reads.append("events")
+        self.reads.append(f"events(limit={limit})")
         return self._store.events(since, limit)
 
+    def hours(self, since: float | None = None) -> list[SavingsHour]:
+        self.reads.append("hours")
+        return self._store.hours(since)
 
-def test_one_hundred_thousand_events_build_from_one_read_of_the_store() -> None:
+
+def test_one_hundred_thousand_events_build_from_the_hours_and_the_newest_events() -> None:
     start = at("2025-06-01T00:00:00")
     models = ("claude-sonnet-4-5", "gpt-5-codex", "claude-opus-4-1")
     store = CountingSavingsStore(store_with(*(event(start + i * 300, model=models[i % 3]) for i in range(100_000))))
     document = build_history(store, now=start + 100_000 * 300)
-    assert store.reads == ["events", "totals"]
+    assert store.reads == [f"events(limit={COMPACT_CHECKPOINTS + 1})", "hours", "totals"]
     assert document["lifetime"]["requests"] == 100_000
     assert sum(row["requests"] for row in document["rollups"]["daily"]) == 100_000
     assert len(document["checkpoints"]) == COMPACT_CHECKPOINTS

@@ -20,6 +20,10 @@ def contend(db: Path, mode: str, count: int, limit: float) -> None:
         sys.stdin.readline()
         if mode == "reserve":
             won = sum(stores.counters.reserve("budget", 1.0, limit, LATER) for _ in range(count))
+        elif mode == "record":
+            for i in range(count):
+                stores.savings.record(SavingsEvent(limit + i % 7200, "anthropic", f"m{i % 3}", "t", 10, 4))
+            won = count
         else:
             won = sum(stores.counters.take_tokens("bucket", 1.0, limit, 0.0, 1000.0) == 0.0 for _ in range(count))
         print(won, flush=True)

@@ -162,3 +162,33 @@ def test_a_version_1_database_gets_its_response_counts(tmp_path: Path) -> None:
             assert sorted(key for (key,) in conn.execute("SELECT key FROM responses")) == ["k3", "k4", "new"]
     finally:
         db.close()
+
+
+def test_a_version_2_database_gets_its_hours_from_the_stored_events(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db = SqliteDatabase(path)
+    savings = SqliteSavingsStore(db)
+    for ts, model, provider in [
+        (7200.5, "gpt", "openai"),
+        (10.0, "gpt", "azure"),
+        (3599.0, "gpt", "x"),
+        (3600.0, "c", "a"),
+    ]:
+        savings.record(SavingsEvent(ts, provider, model, "t", 10, 4, cost_usd=0.5, response_cached=ts > 3000))
+    recorded = savings.hours()
+    db.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("DROP TABLE savings_hours")
+        conn.execute("PRAGMA user_version = 2")
+    db = SqliteDatabase(path)
+    try:
+        assert SqliteSavingsStore(db).hours() == recorded
+        assert [(h.start, h.model, h.provider, h.requests, h.response_cache_hits) for h in recorded] == [
+            (0, "gpt", "azure", 2, 1),
+            (3600, "c", "a", 1, 1),
+            (7200, "gpt", "openai", 1, 1),
+        ]
+        with db.connection() as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    finally:
+        db.close()

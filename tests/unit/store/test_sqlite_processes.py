@@ -62,6 +62,18 @@ def test_take_tokens_across_two_processes_never_overdraws(tmp_path: Path) -> Non
     assert min(granted) > 0
 
 
+def test_hourly_sums_count_every_event_recorded_by_two_processes(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    assert run_together(db, "record", 600, 3600 * 400_000) == [600, 600]
+    stores = sqlite_stores(db)
+    try:
+        hours = stores.savings.hours()
+        assert [(h.start, h.model) for h in hours] == [(3600 * 400_000, f"m{i}") for i in range(3)]
+        assert [(h.requests, h.tokens_before, h.tokens_after) for h in hours] == [(400, 4000, 1600)] * 3
+    finally:
+        stores.close()
+
+
 def test_state_survives_kill_9_of_a_writer(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     writer = start(str(db), "write")
@@ -88,6 +100,7 @@ def test_state_survives_kill_9_of_a_writer(tmp_path: Path) -> None:
         assert (totals.tokens_before, totals.tokens_after) == (10 * totals.requests, 4 * totals.requests)
         assert totals.cost_usd == pytest.approx(0.5 * totals.requests)
         assert [e.ts for e in events] == [float(i) for i in range(1, totals.requests + 1)]
+        assert [(h.start, h.requests) for h in stores.savings.hours()] == [(0, totals.requests)]
         assert totals.requests - 1 <= stores.counters.value("writes", time.time()) <= totals.requests
         assert stores.blobs.get_blob("t", "k1", time.time()) == bytes(range(256)) * 64
         stores.savings.record(events[-1])

@@ -9,11 +9,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from headroom.store.interfaces import CachedResponse, SavingsEvent, Stores
+from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsHour, SavingsStore, Stores
+from headroom.store.memory import MemorySavingsStore
+from headroom.store.sqlite_db import SqliteDatabase
+from headroom.store.sqlite_history import SqliteSavingsStore
 
 T = TypeVar("T")
 LATER = time.time() + 3600
@@ -216,6 +220,89 @@ def test_savings_records_are_atomic_under_threads(stores: Stores) -> None:
     totals = stores.savings.totals()
     assert (totals.requests, totals.tokens_saved) == (50, 300)
     assert len(stores.savings.events()) == 50
+
+
+HOUR = 3600.0 * 500_000  # a UTC hour's first second
+
+
+def model_event(ts: float, model: str, provider: str, before: int, after: int, **extra: Any) -> SavingsEvent:
+    return SavingsEvent(
+        ts=ts, provider=provider, model=model, tenant="t1", tokens_before=before, tokens_after=after, **extra
+    )
+
+
+def test_savings_hours_sum_every_event_per_hour_and_model(stores: Stores) -> None:
+    for recorded in (
+        model_event(HOUR + 3600, "claude", "anthropic", 7, 1),
+        model_event(HOUR + 10, "claude", "anthropic", 100, 40, input_tokens=5, cost_usd=0.25, cost_without_usd=0.5),
+        model_event(HOUR + 20, "gpt", "openai", 10, 5, output_tokens=3, cost_usd=0.125),
+        model_event(HOUR + 4 * 3600 + 5, "gpt", "openai", 4, 4),
+        model_event(
+            HOUR + 3599.5,
+            "claude",
+            "bedrock",
+            50,
+            50,
+            response_cached=True,
+            cache_read_tokens=3,
+            cache_write_5m_tokens=2,
+            cache_write_1h_tokens=1,
+            cost_without_usd=0.25,
+        ),
+    ):
+        stores.savings.record(recorded)
+    start = int(HOUR)
+    assert stores.savings.hours() == [
+        SavingsHour(start, "claude", "anthropic", 2, 150, 90, 5, 0, 3, 2, 1, 0.25, 0.75, 1),
+        SavingsHour(start, "gpt", "openai", 1, 10, 5, 0, 3, 0, 0, 0, 0.125, 0.0, 0),
+        SavingsHour(start + 3600, "claude", "anthropic", 1, 7, 1),
+        SavingsHour(start + 4 * 3600, "gpt", "openai", 1, 4, 4),
+    ]
+    assert [(h.start, h.model) for h in stores.savings.hours(since=HOUR + 5400)] == [
+        (start + 3600, "claude"),
+        (start + 4 * 3600, "gpt"),
+    ]
+    assert [h.start for h in stores.savings.hours(since=HOUR + 5 * 3600 - 1)] == [start + 4 * 3600]
+    assert stores.savings.hours(since=HOUR + 5 * 3600) == []
+
+
+def test_savings_hours_are_empty_before_any_event(stores: Stores) -> None:
+    assert stores.savings.hours() == []
+
+
+def test_savings_hours_survive_restart(open_stores: Callable[[], Stores], backend: str) -> None:
+    if backend == "memory":
+        pytest.skip("memory stores do not outlive the process")
+    first = open_stores()
+    for i in range(5):
+        first.savings.record(event(HOUR + i * 1000.0))
+    first.close()
+    assert [(h.start, h.requests) for h in open_stores().savings.hours()] == [(int(HOUR), 4), (int(HOUR) + 3600, 1)]
+
+
+def test_savings_hours_count_every_event_under_threads(stores: Stores) -> None:
+    in_threads(10, lambda i: [stores.savings.record(event(HOUR + (i % 2) * 3600 + j, 10, 4)) for j in range(5)])
+    assert [(h.start, h.requests, h.tokens_before - h.tokens_after) for h in stores.savings.hours()] == [
+        (int(HOUR), 25, 150),
+        (int(HOUR) + 3600, 25, 150),
+    ]
+
+
+def test_savings_hours_keep_the_events_a_backend_prunes(backend: str, tmp_path: Path) -> None:
+    if backend == "aws":
+        pytest.skip("the aws backend keeps every event")
+    db = SqliteDatabase(tmp_path / "state.db") if backend == "sqlite" else None
+    savings: SavingsStore = MemorySavingsStore(events_kept=3) if db is None else SqliteSavingsStore(db, events_kept=3)
+    try:
+        for i in range(10):
+            savings.record(event(HOUR + i * 600.0))
+        if isinstance(savings, SqliteSavingsStore):
+            savings.prune()
+        assert len(savings.events()) == 3
+        assert [(h.start, h.requests) for h in savings.hours()] == [(int(HOUR), 6), (int(HOUR) + 3600, 4)]
+    finally:
+        if db is not None:
+            db.close()
 
 
 # ResponseCacheStore
