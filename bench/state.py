@@ -3,7 +3,7 @@
 
 Run from the repository root: `python -m bench.state [--iterations N] [--aws-iterations N] [--out PATH]`.
 The accounting path is one reserve, one take_tokens, one savings record and one add; the target is <= 0.5 ms p50
-on SQLite.
+on SQLite. `responses.put_response, 1000 kept` writes into a tenant whose cache is full, as a busy tenant's is.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from headroom.store.sqlite import sqlite_stores
 
 _DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "state.json"
 LATER = time.time() + 86_400
+FULL_TENANT = 1000  # the default response_cache_max_entries
 DUMMY_AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -37,6 +38,13 @@ def operations(stores: Stores) -> dict[str, Callable[[int], object]]:
 
     def event(i: int) -> SavingsEvent:
         return SavingsEvent(time.time(), "anthropic", "claude", "tenant", 1000, 400, 400, 50, cost_usd=0.01)
+
+    def put_into_full_tenant(i: int) -> None:
+        """A new response for a tenant already holding FULL_TENANT entries: each write evicts one."""
+        if i == 0:
+            for n in range(FULL_TENANT):
+                stores.responses.put_response("full", f"old{n}", response, LATER, FULL_TENANT)
+        stores.responses.put_response("full", f"new{i}", response, LATER, FULL_TENANT)
 
     def accounting(i: int) -> object:
         c.reserve("budget:tenant", 0.01, 1e12, LATER)
@@ -57,6 +65,7 @@ def operations(stores: Stores) -> dict[str, Callable[[int], object]]:
         "responses.put_response(2KB)": lambda i: stores.responses.put_response(
             "tenant", f"r{i % 200}", response, LATER, 100
         ),
+        f"responses.put_response, {FULL_TENANT} kept": put_into_full_tenant,
         "responses.get_response": lambda i: stores.responses.get_response("tenant", f"r{i % 200}", time.time()),
         "conversations.put_forms(10)": lambda i: stores.conversations.put_forms(f"c{i % 20}", forms, LATER),
         "conversations.get_forms(10)": lambda i: stores.conversations.get_forms(f"c{i % 20}", list(forms), time.time()),
