@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from headroom.accounting.rollups import (
     PeriodTotals,
     iso_utc,
     percent,
+    period_start,
     period_totals,
     rollup_rows,
 )
@@ -87,20 +87,19 @@ def event_steps(events: Sequence[SavingsEvent]) -> list[Step]:
 def hour_steps(hours: Sequence[SavingsHour], last_ts: float | None) -> list[Step]:
     """One step per hour holding events (its models' sums added up), at the hour's end: the cumulative totals
     then are those after its last event. The newest hour's step is at `last_ts`, the newest event's time."""
-    steps = []
-    for start, group in itertools.groupby(hours, key=lambda hour: hour.start):
-        models = list(group)
-        end = start + HOUR_S
-        steps.append(
-            Step(
-                float(end) if last_ts is None else min(end, max(start, last_ts)),
-                sum(hour.requests for hour in models),
-                sum(hour.tokens_before for hour in models),
-                sum(hour.tokens_after for hour in models),
-                sum(hour.cost_usd for hour in models),
-                sum(hour.cost_without_usd for hour in models),
-            )
-        )
+    steps: list[Step] = []
+    previous = None
+    for hour in hours:
+        requests, before, after = hour.requests, hour.tokens_before, hour.tokens_after
+        cost, cost_without = hour.cost_usd, hour.cost_without_usd
+        if hour.start == previous:  # another model of the same hour
+            same = steps.pop()
+            requests, before, after = requests + same.requests, before + same.tokens_before, after + same.tokens_after
+            cost, cost_without = cost + same.cost_usd, cost_without + same.cost_without_usd
+        previous = hour.start
+        end = hour.start + HOUR_S
+        ts = float(end) if last_ts is None else min(end, max(hour.start, last_ts))
+        steps.append(Step(ts, requests, before, after, cost, cost_without))
     return steps
 
 
@@ -228,14 +227,8 @@ def _top_models(months: dict[datetime, PeriodTotals]) -> list[dict[str, Any]]:
 
 
 def _rollups(
-    periods: dict[Granularity, dict[datetime, PeriodTotals]], mode: HistoryMode, now: datetime
+    periods: dict[Granularity, dict[datetime, PeriodTotals]], first: datetime, hourly_first: datetime, last: datetime
 ) -> dict[str, list[dict[str, Any]]]:
-    hours = periods["hourly"]
-    if not hours:
-        return {granularity: [] for granularity in GRANULARITIES}
-    first = min(hours)
-    last = max(now, max(hours))
-    hourly_first = first if mode == "full" else max(first, last - timedelta(hours=COMPACT_HOURLY_HOURS - 1))
     return {
         granularity: rollup_rows(
             periods[granularity], granularity, hourly_first if granularity == "hourly" else first, last
@@ -256,15 +249,27 @@ def build_history(store: SavingsStore, mode: HistoryMode = "compact", now: float
         events = newest if len(newest) <= COMPACT_CHECKPOINTS else None
     hours = store.hours()
     lifetime = store.totals()
-    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-    periods = period_totals(hours)
     steps = hour_steps(hours, lifetime.last_ts) if events is None else event_steps(events)
+    return history_document(lifetime, hours, steps, mode, now)
+
+
+def history_document(
+    lifetime: SavingsTotals, hours: Sequence[SavingsHour], steps: Sequence[Step], mode: HistoryMode, now: float | None
+) -> dict[str, Any]:
+    """The document from what was read: lifetime totals, the (hour, model) sums and the steps that the checkpoints
+    accumulate."""
+    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    first = datetime.fromtimestamp(hours[0].start if hours else 0, UTC)
+    last = max(moment, datetime.fromtimestamp(hours[-1].start if hours else 0, UTC))
+    hourly_first = first if mode == "full" else max(first, last - timedelta(hours=COMPACT_HOURLY_HOURS - 1))
+    periods = period_totals(hours, period_start(hourly_first, "hourly").timestamp())
     points = checkpoints(steps, lifetime, COMPACT_CHECKPOINTS if mode == "compact" else None)
+    rollups = _rollups(periods, first, hourly_first, last) if hours else {series: [] for series in GRANULARITIES}
     return {
         "generated_at": iso_utc(moment),
         "lifetime": lifetime_block(lifetime),
         "checkpoints": points,
-        "rollups": _rollups(periods, mode, moment),
+        "rollups": rollups,
         "top_models": _top_models(periods["monthly"]),
         "history_summary": {
             "mode": mode,

@@ -13,6 +13,7 @@ from headroom.store.interfaces import SavingsHour
 Granularity = Literal["hourly", "daily", "weekly", "monthly"]
 GRANULARITIES: tuple[Granularity, ...] = ("hourly", "daily", "weekly", "monthly")
 TOP_MODELS_PER_PERIOD = 3
+DAY_S = 86_400
 
 
 def iso_utc(moment: datetime | float) -> str:
@@ -172,19 +173,28 @@ def _periods(first: datetime, last: datetime, granularity: Granularity) -> Itera
         start = end
 
 
-def period_totals(hours: Iterable[SavingsHour]) -> dict[Granularity, dict[datetime, PeriodTotals]]:
-    """Totals per period start for every granularity: the store's (hour, model) sums into hours, then hours merged
-    into days, and days into ISO weeks and months."""
+def period_totals(
+    hours: Iterable[SavingsHour], hourly_from: float = 0.0
+) -> dict[Granularity, dict[datetime, PeriodTotals]]:
+    """Totals per period start for every granularity, the hourly ones only for the hours starting at or after
+    `hourly_from` (Unix seconds): each of the store's (hour, model) sums is added to its UTC day (and hour), then
+    days are merged into ISO weeks and months."""
     by_hour: dict[int, PeriodTotals] = {}
+    by_day: dict[int, PeriodTotals] = {}
     for hour in hours:
-        bucket = by_hour.get(hour.start)
+        day = hour.start - hour.start % DAY_S
+        bucket = by_day.get(day)
         if bucket is None:
-            bucket = by_hour[hour.start] = PeriodTotals()
+            bucket = by_day[day] = PeriodTotals()
         bucket.add(hour)
-    hours_by_start = {datetime.fromtimestamp(start, UTC): totals for start, totals in by_hour.items()}
-    days = _regroup(hours_by_start, "daily")
+        if hour.start >= hourly_from:
+            bucket = by_hour.get(hour.start)
+            if bucket is None:
+                bucket = by_hour[hour.start] = PeriodTotals()
+            bucket.add(hour)
+    days = {datetime.fromtimestamp(start, UTC): totals for start, totals in by_day.items()}
     return {
-        "hourly": hours_by_start,
+        "hourly": {datetime.fromtimestamp(start, UTC): totals for start, totals in by_hour.items()},
         "daily": days,
         "weekly": _regroup(days, "weekly"),
         "monthly": _regroup(days, "monthly"),

@@ -3,6 +3,7 @@ same transaction) and the per-tenant LRU response cache."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -12,25 +13,8 @@ from headroom.store.sqlite_db import PURGE_EVERY, SqliteDatabase
 from headroom.store.totals import HOUR_SUMS, SUMMED_FIELDS, hour_start
 
 EVENTS_KEPT = 500_000
-EVENT_COLUMNS = (
-    "ts",
-    "provider",
-    "model",
-    "tenant",
-    "tokens_before",
-    "tokens_after",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cost_usd",
-    "cost_without_usd",
-    "latency_ms",
-    "overhead_ms",
-    "response_cached",
-    "status",
-)
+EVENT_COLUMNS = tuple(field.name for field in dataclasses.fields(SavingsEvent))
+CACHED_COLUMN = EVENT_COLUMNS.index("response_cached")
 INSERT_EVENT = f"INSERT INTO savings_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 ADD_TOTALS = (
     f"INSERT INTO savings_totals (id, requests, {', '.join(SUMMED_FIELDS)}, response_cache_hits, first_ts, last_ts) "
@@ -85,12 +69,10 @@ class SqliteSavingsStore:
             args = (args[0], max(0, limit))
         with self._db.connection() as conn:
             rows = conn.execute(query, args).fetchall()
-        events = []
-        for row in reversed(rows):
-            values = dict(zip(EVENT_COLUMNS, row, strict=True))
-            values["response_cached"] = bool(values["response_cached"])
-            events.append(SavingsEvent(**values))
-        return events
+        return [
+            SavingsEvent(*(*row[:CACHED_COLUMN], bool(row[CACHED_COLUMN]), *row[CACHED_COLUMN + 1 :]))
+            for row in reversed(rows)
+        ]
 
     def hours(self, since: float | None = None) -> list[SavingsHour]:
         with self._db.connection() as conn:
