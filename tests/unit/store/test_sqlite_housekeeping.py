@@ -118,6 +118,7 @@ def test_a_batch_that_raises_commits_nothing(tmp_path: Path) -> None:
             pass
         savings.record(SavingsEvent(2.0, "openai", "gpt", "t", 10, 4))
         assert [e.ts for e in savings.events()] == [2.0]
+        assert [(h.start, h.requests) for h in savings.hours()] == [(0, 1)], "the hour is written with its event"
     finally:
         db.close()
 
