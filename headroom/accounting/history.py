@@ -1,6 +1,6 @@
 """The /stats-history document: lifetime proxy compression totals, cumulative checkpoints (thinned by default),
-hourly/daily/weekly/monthly rollups and a summary, built from the savings store's hourly sums (and, in full mode,
-its every event); plus its CSV form."""
+hourly/daily/weekly/monthly rollups and a summary, built from the savings store's hourly sums and its newest
+COMPACT_CHECKPOINTS + 1 events (every event in full mode); plus its CSV form."""
 
 from __future__ import annotations
 
