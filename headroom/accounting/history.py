@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, cast
@@ -101,6 +101,16 @@ def hour_steps(hours: Sequence[SavingsHour], last_ts: float | None) -> list[Step
         ts = float(end) if last_ts is None else min(end, max(hour.start, last_ts))
         steps.append(Step(ts, requests, before, after, cost, cost_without))
     return steps
+
+
+def compact_steps(
+    newest: Sequence[SavingsEvent], hours: Callable[[], Sequence[SavingsHour]], last_ts: float | None
+) -> list[Step]:
+    """The steps compact checkpoints accumulate, from the newest COMPACT_CHECKPOINTS + 1 events: one per event while
+    the store holds at most COMPACT_CHECKPOINTS, else one per hour (`hours` is read only then)."""
+    if len(newest) <= COMPACT_CHECKPOINTS:
+        return event_steps(newest)
+    return hour_steps(hours(), last_ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,14 +252,10 @@ def build_history(store: SavingsStore, mode: HistoryMode = "compact", now: float
     current time). Full: a checkpoint after every stored event. Compact: the same while at most COMPACT_CHECKPOINTS
     events are stored, else at most COMPACT_CHECKPOINTS of the hourly checkpoints, evenly thinned; the hourly series
     over its last week. Compact reads at most COMPACT_CHECKPOINTS + 1 events, whatever the store holds."""
-    if mode == "full":
-        events: list[SavingsEvent] | None = store.events()
-    else:
-        newest = store.events(limit=COMPACT_CHECKPOINTS + 1)
-        events = newest if len(newest) <= COMPACT_CHECKPOINTS else None
+    events = store.events() if mode == "full" else store.events(limit=COMPACT_CHECKPOINTS + 1)
     hours = store.hours()
     lifetime = store.totals()
-    steps = hour_steps(hours, lifetime.last_ts) if events is None else event_steps(events)
+    steps = event_steps(events) if mode == "full" else compact_steps(events, lambda: hours, lifetime.last_ts)
     return history_document(lifetime, hours, steps, mode, now)
 
 

@@ -14,12 +14,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from headroom.accounting.history import COMPACT_CHECKPOINTS, checkpoints, event_steps, lifetime_block
+from headroom.accounting.history import COMPACT_CHECKPOINTS, checkpoints, compact_steps, lifetime_block
 from headroom.accounting.rollups import iso_utc
 from headroom.store.interfaces import SavingsStore, SavingsTotals
 
 SCHEMA = "headroom.proxy_savings/1"
-RECENT_EVENTS = 5000
 log = logging.getLogger("headroom.accounting")
 
 
@@ -37,11 +36,12 @@ class SavingsSnapshot:
 
 
 def savings_export(store: SavingsStore, now: float | None = None) -> dict[str, Any]:
-    """The file's JSON document: lifetime totals (raw, for seeding, and derived, for reading) and at most
-    COMPACT_CHECKPOINTS checkpoints thinned from the most recent RECENT_EVENTS events."""
-    events = store.events(limit=RECENT_EVENTS)
+    """The file's JSON document: lifetime totals (raw, for seeding, and derived, for reading) and the checkpoints of
+    /stats-history's compact mode (at most COMPACT_CHECKPOINTS, one per event while the store holds no more, else
+    one per hour over the whole history, evenly thinned). Reads at most COMPACT_CHECKPOINTS + 1 events."""
+    newest = store.events(limit=COMPACT_CHECKPOINTS + 1)
     totals = store.totals()
-    points = checkpoints(event_steps(events), totals, COMPACT_CHECKPOINTS)
+    points = checkpoints(compact_steps(newest, store.hours, totals.last_ts), totals, COMPACT_CHECKPOINTS)
     return {
         "schema": SCHEMA,
         "generated_at": iso_utc(time.time() if now is None else now),

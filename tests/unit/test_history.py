@@ -290,19 +290,24 @@ def test_bad_query_parameters_are_invalid_requests(params: dict[str, str | list[
         parse_history_query(params)
 
 
-def test_savings_file_round_trips_atomically(tmp_path: Path) -> None:
-    store = store_with(*(event(at("2026-04-01T00:00:00") + i, cost_usd=0.25, cost_without_usd=1.0) for i in range(300)))
+def test_savings_file_round_trips_atomically_with_the_compact_history_checkpoints(tmp_path: Path) -> None:
+    start = at("2026-04-01T00:00:00")
+    store = CountingSavingsStore(
+        store_with(*(event(start + i * 600, cost_usd=0.25, cost_without_usd=1.0) for i in range(3000)))
+    )
     path = tmp_path / "nested" / "proxy_savings.json"
-    write_savings_file(path, store, now=at("2026-04-02T00:00:00"))
+    write_savings_file(path, store, now=at("2026-05-02T00:00:00"))
+    assert store.reads == [f"events(limit={COMPACT_CHECKPOINTS + 1})", "totals", "hours"]
     assert [p.name for p in path.parent.iterdir()] == ["proxy_savings.json"]
     raw = json.loads(path.read_text())
-    assert raw["lifetime"]["tokens_saved"] == 300 * 400
+    assert raw["lifetime"]["tokens_saved"] == 3000 * 400
     snapshot = load_savings_file(path)
     assert snapshot is not None
-    assert snapshot.generated_at == "2026-04-02T00:00:00Z"
+    assert snapshot.generated_at == "2026-05-02T00:00:00Z"
     assert snapshot.totals == store.totals()
+    assert snapshot.checkpoints == build_history(store, now=at("2026-05-02T00:00:00"))["checkpoints"]
     assert len(snapshot.checkpoints) == COMPACT_CHECKPOINTS
-    assert snapshot.checkpoints[-1]["cost_saved_usd"] == pytest.approx(225.0)
+    assert snapshot.checkpoints[-1]["cost_saved_usd"] == pytest.approx(2250.0)
 
 
 def test_savings_file_missing_or_corrupt(tmp_path: Path) -> None:
