@@ -1,4 +1,5 @@
-"""The `headroom` command: `headroom proxy` runs the proxy; `headroom wrap <agent>` runs an agent through it."""
+"""The `headroom` command: `headroom proxy` runs the proxy; `headroom wrap <agent>` runs an agent through it;
+`headroom backfill-hours` adds a DynamoDB store's pre-upgrade savings events to its hourly sums."""
 
 from __future__ import annotations
 
@@ -94,6 +95,33 @@ def proxy(**flags: Any) -> None:
         timeout_keep_alive=75,
         http="headroom.proxy.http_protocol:HeadWithBodyHttpToolsProtocol",
     )
+
+
+@main.command("backfill-hours")
+def backfill_hours() -> None:
+    """Add the savings events a DynamoDB store kept from before hourly sums existed to those sums (HEADROOM_STORE=aws
+    and its table settings). Safe to repeat and to run beside live traffic."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if settings.store != "aws":
+        raise click.UsageError(
+            f"backfill-hours works on the AWS store (HEADROOM_STORE=aws), not {settings.store}: SQLite adds its old "
+            "events to the hourly sums itself when it opens the database, and the memory store keeps no old events."
+        )
+    from headroom.errors import NotReady
+    from headroom.store.aws_client import AwsClients
+    from headroom.store.aws_hours_backfill import backfill_hours as add_old_events
+
+    clients = AwsClients.open(settings)
+    try:
+        added = add_old_events(clients)
+    except NotReady as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        clients.close()
+    click.echo(f"added {added} events to the hourly sums in {clients.table('savings')}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

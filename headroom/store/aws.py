@@ -7,10 +7,11 @@ reads filter on it too, since TTL deletion is lazy (and emulators never delete).
 - `<prefix>-counters` (pk): `c#<key>` holds a counter `v` N. `b#<key>` holds a token bucket: `tokens` N,
   `updated_at` N, `ver` N (optimistic lock); its `expires_at` is when it is full again (omitted if never).
 - `<prefix>-savings` (pk, sk): events under pk `e#<YYYY-MM>` (UTC month of ts), sk `<ts as %020.6f>#<uuid>`,
-  with `ts` N and `e` S (the event as JSON). Lifetime totals in the one item pk = sk = `totals`: one number per
-  SavingsTotals field, ADDed in the same transaction as each event's Put; `first_ts`, `last_ts` N. Hourly sums
-  under pk `hours`, sk `<UTC hour start as %012d>#<model>`: one number per SavingsHour sum, ADDed in that same
-  transaction, and `model`, `provider` S. No TTL.
+  with `ts` N, `e` S (the event as JSON) and `in_hour` BOOL, true once the event is in its hour's sums (written
+  with the event; `headroom backfill-hours` adds events stored before hourly sums existed). Lifetime totals in the
+  one item pk = sk = `totals`: one number per SavingsTotals field, ADDed in the same transaction as each event's
+  Put; `first_ts`, `last_ts` N. Hourly sums under pk `hours`, sk `<UTC hour start as %012d>#<model>`: one number
+  per SavingsHour sum, ADDed in that same transaction, and `model`, `provider` S. No TTL.
 - `<prefix>-responses` (pk, sk): pk tenant; sk `r#<key>`: `status` N, `headers` S (JSON pairs), `body` B or
   `body_s3` BOOL, `streamed` BOOL, `last_used` N (ns). sk `#count`: `n` N, entries counted for LRU eviction.
 - `<prefix>-conversations` (pk, sk): pk conversation; sk `f#<content hash>` (a form) or `g#<flag name>`; `v` S.

@@ -9,6 +9,8 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,6 +21,8 @@ from headroom.store.totals import HOUR_SUMS, SUMMED_FIELDS, hour_start
 
 TOTALS_KEY = {"pk": {"S": "totals"}, "sk": {"S": "totals"}}
 HOURS_PK = "hours"
+HOUR_MARK = "in_hour"
+"""Set (true) on an event item once the event is in its hour's sums; `record` writes it with the event."""
 COUNT_SK = "#count"
 INLINE_BODY_MAX = 300_000
 BATCH_WRITE = 25
@@ -47,6 +51,33 @@ def hour_key(start: int) -> str:
     return f"{start:012d}"
 
 
+def event_amounts(event: SavingsEvent) -> tuple[Decimal, ...]:
+    """What one event adds to each of HOUR_SUMS (and to the totals), as DynamoDB stores the numbers."""
+    amounts = (1, *(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached))
+    return tuple(Decimal(num(float(amount))["N"]) for amount in amounts)
+
+
+def sum_expression(amounts: Sequence[Decimal]) -> tuple[dict[str, str], dict[str, Any], str]:
+    """Attribute names, values and the ADD clause that add `amounts` to the HOUR_SUMS of an item."""
+    names = {f"#t{i}": name for i, name in enumerate(HOUR_SUMS)}
+    values = {f":t{i}": {"N": format(amount, "f")} for i, amount in enumerate(amounts)}
+    return names, values, ", ".join(f"#t{i} :t{i}" for i in range(len(names)))
+
+
+def hour_update(table: str, start: int, model: str, provider: str, amounts: Sequence[Decimal]) -> dict[str, Any]:
+    """The transaction action adding `amounts` to the (hour, model) item; the first writer names the provider."""
+    names, sums, adds = sum_expression(amounts)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": HOURS_PK}, "sk": {"S": f"{hour_key(start)}#{model}"}},
+            "UpdateExpression": f"ADD {adds} SET #m = if_not_exists(#m, :m), #p = if_not_exists(#p, :p)",
+            "ExpressionAttributeNames": names | {"#m": "model", "#p": "provider"},
+            "ExpressionAttributeValues": sums | {":m": {"S": model}, ":p": {"S": provider}},
+        }
+    }
+
+
 class AwsSavingsStore:
     def __init__(self, clients: AwsClients) -> None:
         self._c = clients
@@ -54,10 +85,8 @@ class AwsSavingsStore:
 
     @translated
     def record(self, event: SavingsEvent) -> None:
-        names = {f"#t{i}": name for i, name in enumerate(HOUR_SUMS)}
-        amounts = (1, *(getattr(event, name) for name in SUMMED_FIELDS), int(event.response_cached))
-        sums = {f":t{i}": num(float(amount)) for i, amount in enumerate(amounts)}
-        adds = ", ".join(f"#t{i} :t{i}" for i in range(len(names)))
+        amounts = event_amounts(event)
+        names, sums, adds = sum_expression(amounts)
         payload = json.dumps(dataclasses.asdict(event), separators=(",", ":"))
         self._c.dynamodb.transact_write_items(
             TransactItems=[
@@ -69,6 +98,7 @@ class AwsSavingsStore:
                             "sk": {"S": f"{sort_key(event.ts)}#{uuid.uuid4().hex}"},
                             "ts": num(event.ts),
                             "e": {"S": payload},
+                            HOUR_MARK: {"BOOL": True},
                         },
                     }
                 },
@@ -81,18 +111,7 @@ class AwsSavingsStore:
                         "ExpressionAttributeValues": sums | {":ts": num(event.ts)},
                     }
                 },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": {
-                            "pk": {"S": HOURS_PK},
-                            "sk": {"S": f"{hour_key(hour_start(event.ts))}#{event.model}"},
-                        },
-                        "UpdateExpression": f"ADD {adds} SET #m = if_not_exists(#m, :m), #p = if_not_exists(#p, :p)",
-                        "ExpressionAttributeNames": names | {"#m": "model", "#p": "provider"},
-                        "ExpressionAttributeValues": sums | {":m": {"S": event.model}, ":p": {"S": event.provider}},
-                    }
-                },
+                hour_update(self._table, hour_start(event.ts), event.model, event.provider, amounts),
             ]
         )
         self._widen_range(event.ts)
