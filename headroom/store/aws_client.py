@@ -129,7 +129,8 @@ def ensure_aws_resources(settings: Settings) -> None:
     """Create the five on-demand tables (with TTL on `expires_at`) and the bucket if they are missing."""
     clients = AwsClients.open(settings)
     try:
-        existing = set(clients.dynamodb.list_tables()["TableNames"])
+        pages = clients.dynamodb.get_paginator("list_tables").paginate()
+        existing = {name for page in pages for name in page["TableNames"]}
         for name in TABLES:
             table = clients.table(name)
             if table in existing:
