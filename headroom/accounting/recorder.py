@@ -182,7 +182,7 @@ class Recorder:
 
     def _cache_response(self, response: ResponseWrite) -> None:
         try:
-            self._cache.store(response)
+            self._cache.store(response, None if self._inline else self._store_thread.after_commit)
         except Exception as exc:  # a cache write failure only costs a future miss
             log.warning("response cache write failed: %s", type(exc).__name__)
 

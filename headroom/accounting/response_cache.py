@@ -14,8 +14,9 @@ from typing import Any
 from headroom.accounting.sse_assembly import assemble
 from headroom.accounting.sse_replay import render_sse
 from headroom.config import Settings
-from headroom.store.interfaces import CachedResponse, ResponseCacheStore
+from headroom.store.interfaces import CachedResponse, InlineResponseReads, ResponseCacheStore
 
+Defer = Callable[..., None]
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
 # Fields that identify a request or steer provider-side caching without changing what the model answers.
@@ -116,7 +117,8 @@ def _kept_body(write: ResponseWrite) -> bytes | None:
 
 class ResponseCache:
     """Per-tenant exact cache over a ResponseCacheStore (LRU with TTL). Only complete 200 responses are kept;
-    errors and streams that carried an error event never are. Store calls block: run them off the event loop."""
+    errors and streams that carried an error event never are. Store calls block: run them off the event loop,
+    except a lookup with `defer` on a store with InlineResponseReads (`reads_inline`), which only reads."""
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class ResponseCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._inline = store if isinstance(store, InlineResponseReads) else None
         self._enabled = enabled and max_entries > 0 and ttl > 0
         self._max_entries = max_entries
         self._ttl = ttl
@@ -151,13 +154,32 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._enabled
 
+    @property
+    def reads_inline(self) -> bool:
+        """Whether `lookup` with `defer` may run on the event loop."""
+        return self._inline is not None
+
     def lookup(
-        self, tenant: str, key: str, provider: str, *, stream: bool, include_usage: bool = True
+        self,
+        tenant: str,
+        key: str,
+        provider: str,
+        *,
+        stream: bool,
+        include_usage: bool = True,
+        defer: Defer | None = None,
     ) -> Replay | None:
-        """The cached response for `key`, rendered as JSON or as `provider`'s SSE stream; None on a miss."""
+        """The cached response for `key`, rendered as JSON or as `provider`'s SSE stream; None on a miss. With
+        `defer` (how to queue a write, e.g. StoreThread.submit) and `reads_inline`, the lookup only reads and
+        hands the hit's LRU use to `defer`."""
         if not self._enabled:
             return None
-        cached = self._store.get_response(tenant, key, self._clock())
+        if defer is not None and self._inline is not None:
+            cached = self._inline.peek_response(tenant, key, self._clock())
+            if cached is not None:
+                defer(self._inline.touch_response, tenant, key)
+        else:
+            cached = self._store.get_response(tenant, key, self._clock())
         with self._lock:
             expected = self._expected.get((tenant, key))
         kept = cached.body if cached is not None else None if expected is None else _kept_body(expected)
@@ -183,23 +205,31 @@ class ResponseCache:
         return self.store(ResponseWrite(tenant, key, provider, streaming=True, status=status, body=stream))
 
     def expect(self, write: ResponseWrite) -> None:
-        """`write` is queued for the store thread: until it is stored, lookups of its key answer from it (an
-        identical request sent right after the response would otherwise miss)."""
+        """`write` is queued for the store thread: until it is stored and committed, lookups of its key answer
+        from it (an identical request sent right after the response would otherwise miss)."""
         if self._enabled:
             with self._lock:
                 self._expected[write.tenant, write.key] = write
 
-    def store(self, write: ResponseWrite) -> bool:
-        """Keep a response if it is cacheable; True if it was."""
+    def store(self, write: ResponseWrite, after_commit: Defer | None = None) -> bool:
+        """Keep a response if it is cacheable; True if it was. `after_commit` (e.g. StoreThread.after_commit) says
+        when the write is visible to other connections, for a write made inside a batch."""
+        stored = False
         try:
             body = _kept_body(write) if self._enabled else None
-            if body is None:
-                return False
-            return self._put(write.tenant, write.key, body, streamed=write.streaming)
+            if body is not None:
+                stored = self._put(write.tenant, write.key, body, streamed=write.streaming)
+            return stored
         finally:
-            with self._lock:
-                if self._expected.get((write.tenant, write.key)) is write:
-                    del self._expected[write.tenant, write.key]
+            if stored and after_commit is not None:
+                after_commit(self._forget, write)
+            else:
+                self._forget(write)
+
+    def _forget(self, write: ResponseWrite) -> None:
+        with self._lock:
+            if self._expected.get((write.tenant, write.key)) is write:
+                del self._expected[write.tenant, write.key]
 
     def _put(self, tenant: str, key: str, body: bytes, *, streamed: bool) -> bool:
         response = CachedResponse(status=200, headers=(("content-type", JSON_TYPE),), body=body, streamed=streamed)

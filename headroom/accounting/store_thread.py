@@ -1,5 +1,6 @@
 """The one thread that makes this process's state-store calls on the request path: the guard's rate-limit and
-budget calls and the response-cache lookups are awaited, the accounting's writes are queued and run in batches.
+budget calls and the response-cache lookups are awaited (except what needs no store call: a rate-limit lease, a
+lookup on SQLite, which reads on the event loop), the accounting's writes are queued and run in batches.
 
 One thread, because SQLite lets one writer in at a time: from a pool of threads, concurrent write transactions
 queue in SQLite's busy handler, which sleeps for milliseconds at a time. Batching, because a request that hands
@@ -15,7 +16,7 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 log = logging.getLogger("headroom.accounting")
@@ -60,6 +61,8 @@ class StoreThread:
         self._now = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._in_group = False
+        self._after: list[Work] = []
 
     def _start(self) -> None:
         """With the lock held."""
@@ -96,6 +99,14 @@ class StoreThread:
         if waiting == self._batch:
             self._now.set()
 
+    def after_commit(self, done: Callable[..., None], *args: Any) -> None:
+        """From a write: call `done(*args)` once the write is durable and visible to other connections, i.e. after
+        its group has committed (or failed); at once for a write that is not part of a group."""
+        if self._in_group and threading.current_thread() is self._thread:
+            self._after.append((done, args))
+        else:
+            done(*args)
+
     def _run(self) -> None:
         while True:
             self._wake.wait()
@@ -116,7 +127,7 @@ class StoreThread:
         """Run writes in one group until a call is waiting; return the writes still to run."""
         done = 0
         try:
-            with self._group():
+            with self._grouped(), self._group():
                 for work, args in batch:
                     done += 1
                     _write(work, args)
@@ -128,6 +139,18 @@ class StoreThread:
                 _write(work, args)
             return []
         return batch[done:]
+
+    @contextlib.contextmanager
+    def _grouped(self) -> Iterator[None]:
+        """Around a group of writes: then the `after_commit` callbacks its writes left."""
+        self._in_group = True
+        try:
+            yield
+        finally:
+            self._in_group = False
+            after, self._after = self._after, []
+            for done, args in after:
+                _write(done, args)
 
     def _answer_calls(self) -> None:
         if not self._calls:

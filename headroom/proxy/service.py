@@ -4,6 +4,7 @@ parse once → optimize (cache-safe, fail open) → forward → relay the stream
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -169,7 +170,7 @@ class ProxyService:
             streaming = provider.is_stream(body)
             if self._cache.enabled:
                 key = cache_key(provider.name, incoming.path, body)
-                replay = await self._guard.store_thread.call(
+                lookup = functools.partial(
                     self._cache.lookup,
                     incoming.tenant,
                     key,
@@ -177,6 +178,10 @@ class ProxyService:
                     stream=streaming,
                     include_usage=wants_usage_chunk(body),
                 )
+                if self._cache.reads_inline:  # a read that never waits for a writer: no thread hop
+                    replay = lookup(defer=self._guard.store_thread.submit)
+                else:
+                    replay = await self._guard.store_thread.call(lookup)
                 self._observe_cache(provider.name, provider.model(body), incoming.tenant, replay is not None)
                 if replay is not None:
                     return replayed(replay)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class BlobStore(Protocol):
@@ -159,6 +159,20 @@ class ResponseCacheStore(Protocol):
     ) -> None:
         """Store the response; afterwards at most `max_entries` entries remain per tenant, least recently
         used evicted first."""
+        ...
+
+
+@runtime_checkable
+class InlineResponseReads(Protocol):
+    """A ResponseCacheStore whose reads never wait for a writer (SQLite in WAL mode): a lookup may read on the
+    event loop and leave the LRU use to a queued write."""
+
+    def peek_response(self, tenant: str, key: str, now: float) -> CachedResponse | None:
+        """As get_response, without counting a use."""
+        ...
+
+    def touch_response(self, tenant: str, key: str) -> None:
+        """Count a use of the entry for LRU, if it is still there."""
         ...
 
 

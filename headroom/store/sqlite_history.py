@@ -7,12 +7,15 @@ import dataclasses
 import itertools
 import json
 import math
+from typing import Any
 
 from headroom.store.interfaces import CachedResponse, SavingsEvent, SavingsHour, SavingsTotals
 from headroom.store.sqlite_db import PURGE_EVERY, SqliteDatabase
 from headroom.store.totals import HOUR_SUMS, SUMMED_FIELDS, hour_start
 
 EVENTS_KEPT = 500_000
+# A response's LRU stamp: one past the tenant's newest.
+NEXT_USE = "(SELECT coalesce(max(last_used), 0) + 1 FROM responses WHERE tenant = :tenant)"
 EVENT_COLUMNS = tuple(field.name for field in dataclasses.fields(SavingsEvent))
 CACHED_COLUMN = EVENT_COLUMNS.index("response_cached")
 INSERT_EVENT = f"INSERT INTO savings_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
@@ -84,23 +87,43 @@ class SqliteSavingsStore:
         return [SavingsHour(*row) for row in rows]
 
 
+def _cached(rows: list[Any]) -> CachedResponse | None:
+    if not rows:
+        return None
+    status, headers, body, streamed = rows[0]
+    pairs = tuple((str(name), str(value)) for name, value in json.loads(headers))
+    return CachedResponse(int(status), pairs, bytes(body), bool(streamed))
+
+
 class SqliteResponseCacheStore:
+    """The response cache in SQLite. Reads never wait for the writer (WAL), so it offers InlineResponseReads."""
+
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
     def get_response(self, tenant: str, key: str, now: float) -> CachedResponse | None:
         with self._db.connection() as conn:
             rows = conn.execute(
-                "UPDATE responses SET last_used = (SELECT max(last_used) + 1 FROM responses WHERE tenant = :tenant) "
-                "WHERE tenant = :tenant AND key = :key AND expires_at > :now "
-                "RETURNING status, headers, body, streamed",
+                f"UPDATE responses SET last_used = {NEXT_USE} WHERE tenant = :tenant AND key = :key "
+                "AND expires_at > :now RETURNING status, headers, body, streamed",
                 {"tenant": tenant, "key": key, "now": now},
             ).fetchall()
-        if not rows:
-            return None
-        status, headers, body, streamed = rows[0]
-        pairs = tuple((str(name), str(value)) for name, value in json.loads(headers))
-        return CachedResponse(int(status), pairs, bytes(body), bool(streamed))
+        return _cached(rows)
+
+    def peek_response(self, tenant: str, key: str, now: float) -> CachedResponse | None:
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT status, headers, body, streamed FROM responses WHERE tenant = ? AND key = ? AND expires_at > ?",
+                (tenant, key, now),
+            ).fetchall()
+        return _cached(rows)
+
+    def touch_response(self, tenant: str, key: str) -> None:
+        with self._db.connection() as conn:
+            conn.execute(
+                f"UPDATE responses SET last_used = {NEXT_USE} WHERE tenant = :tenant AND key = :key",
+                {"tenant": tenant, "key": key},
+            )
 
     def put_response(
         self, tenant: str, key: str, response: CachedResponse, expires_at: float, max_entries: int
@@ -110,7 +133,7 @@ class SqliteResponseCacheStore:
             conn.execute(
                 "INSERT INTO responses (tenant, key, status, headers, body, streamed, expires_at, last_used) "
                 "VALUES (:tenant, :key, :status, :headers, :body, :streamed, :exp, "
-                "(SELECT coalesce(max(last_used), 0) + 1 FROM responses WHERE tenant = :tenant)) "
+                f"{NEXT_USE}) "
                 "ON CONFLICT (tenant, key) DO UPDATE SET status = excluded.status, headers = excluded.headers, "
                 "body = excluded.body, streamed = excluded.streamed, expires_at = excluded.expires_at, "
                 "last_used = excluded.last_used",

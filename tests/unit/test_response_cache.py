@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import anthropic
 import openai
 import pytest
 
-from headroom.accounting.response_cache import ResponseCache, ResponseWrite, cache_key, wants_usage_chunk
+from headroom.accounting.response_cache import Replay, ResponseCache, ResponseWrite, cache_key, wants_usage_chunk
 from headroom.accounting.sse_assembly import assemble
 from headroom.accounting.sse_replay import render_sse
 from headroom.store.interfaces import Stores
@@ -519,3 +520,50 @@ def test_openai_responses_sdk_parses_the_replay(replay_server: ReplayServer) -> 
     dumped = final.model_dump(mode="json", exclude_none=True)
     assert dumped["output"][0]["encrypted_content"] == "gAAAA-opaque"
     assert dumped["output"][2]["arguments"] == '{"command":["ls"]}'
+
+
+def test_an_inline_lookup_only_reads_and_defers_the_use(tmp_path: Path) -> None:
+    with closing(sqlite_stores(tmp_path / "state.db")) as stores:
+        cache = ResponseCache(stores.responses, max_entries=2)
+        assert cache.reads_inline and not ResponseCache(memory_stores().responses).reads_inline
+        body = json.dumps(CHAT_COMPLETION).encode()
+        for key in ("a", "b"):
+            cache.store_json("alice", key, 200, body)
+        deferred: list[tuple[Any, ...]] = []
+        assert cache.lookup("alice", "a", "openai", stream=False, defer=lambda *work: deferred.append(work)) is not None
+        assert cache.lookup("alice", "zz", "openai", stream=False, defer=lambda *work: deferred.append(work)) is None
+        assert len(deferred) == 1, "a hit defers its use, a miss defers nothing"
+        cache.store_json("alice", "c", 200, body)  # the use not yet made: "a" is the oldest
+        assert cache.lookup("alice", "a", "openai", stream=False) is None
+        assert cache.lookup("alice", "b", "openai", stream=False) is not None
+        work, *args = deferred[0]
+        work(*args)  # "a" is gone: touching it is a no-op
+        cache.store_json("alice", "d", 200, body)
+        assert [cache.lookup("alice", k, "openai", stream=False) is not None for k in "bcd"] == [True, False, True]
+
+
+def test_a_write_in_an_open_batch_answers_lookups_until_its_commit(tmp_path: Path) -> None:
+    with closing(sqlite_stores(tmp_path / "state.db")) as stores:
+        assert stores.group is not None
+        cache = ResponseCache(stores.responses)
+        write = ResponseWrite("alice", "k", "", streaming=False, status=200, body=json.dumps(CHAT_COMPLETION).encode())
+
+        def lookup_from_another_connection() -> Replay | None:
+            found: list[Replay | None] = []
+            reader = threading.Thread(
+                target=lambda: found.append(cache.lookup("alice", "k", "openai", stream=False, defer=lambda *w: None))
+            )
+            reader.start()
+            reader.join()
+            return found[0]
+
+        cache.expect(write)
+        committed: list[tuple[Any, ...]] = []
+        with stores.group():
+            assert cache.store(write, lambda *done: committed.append(done))
+            assert lookup_from_another_connection() is not None, "not committed yet: answered from the queued write"
+        assert len(committed) == 1
+        done, *args = committed[0]
+        done(*args)
+        assert cache._expected == {}
+        assert lookup_from_another_connection() is not None

@@ -147,3 +147,22 @@ def test_calls_of_a_group_that_fails_to_commit_run_again_on_their_own() -> None:
     assert asyncio.run(main()) == "call"
     thread.close()
     assert group.groups == [["call"], ["call"]], "run in the group that failed, then again outside any group"
+
+
+def test_after_commit_runs_once_the_group_of_the_write_has_committed() -> None:
+    group = RecordingGroup()
+    thread = StoreThread("test-store", interval=60.0, batch=1000, group=group)
+    seen: list[tuple[str, bool]] = []
+
+    def write(name: str) -> None:
+        group.run(name)
+        thread.after_commit(lambda: seen.append((name, group.inside)))
+
+    for index in range(3):
+        thread.submit(write, f"write{index}")
+    thread.close()
+    assert [name for names in group.groups for name in names] == ["write0", "write1", "write2"]
+    assert seen == [("write0", False), ("write1", False), ("write2", False)], "after the commit, in order"
+    outside: list[str] = []
+    thread.after_commit(outside.append, "now")
+    assert outside == ["now"], "not from a write of a group: at once"
