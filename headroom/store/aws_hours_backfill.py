@@ -72,7 +72,9 @@ def unmarked_events(clients: AwsClients, table: str) -> Iterator[dict[str, Any]]
 def add_to_hours(clients: AwsClients, table: str, rows: list[dict[str, Any]]) -> int:
     """Adds the unmarked ones of `rows` (at most MAX_ACTIONS events and hours together) to their hours and marks
     them, in one transaction; returns how many it added. Another writer marking one of them cancels the
-    transaction: the rows are read again and the ones still unmarked retried."""
+    transaction: the rows are read again and the ones still unmarked retried. botocore sends one ClientRequestToken
+    with every attempt of a call, so DynamoDB answers a retry of a transaction that had succeeded with success
+    (emulators without tokens cancel it, and those events are then counted as another run's)."""
     pending = rows
     for _ in range(MAX_ATTEMPTS):
         if not pending:
