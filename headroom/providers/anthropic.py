@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from headroom.errors import HeadroomError
+from headroom.errors import HeadroomError, InvalidRequest
 from headroom.providers.base import (
     Block,
     JSONObject,
@@ -39,10 +39,12 @@ class AnthropicProvider(ProviderBase):
         require_envelope(body)
         for index, message in enumerate(require_messages(body, lambda i: f"messages.{i}")):
             content = message.get("content")
-            require(isinstance(content, str | list), f"messages.{index}.content: expected a string or an array")
             if isinstance(content, list):
                 for b_index, block in enumerate(content):
-                    require(isinstance(block, dict), f"messages.{index}.content.{b_index}: expected an object")
+                    if not isinstance(block, dict):
+                        raise InvalidRequest(f"messages.{index}.content.{b_index}: expected an object")
+            elif not isinstance(content, str):
+                raise InvalidRequest(f"messages.{index}.content: expected a string or an array")
         system = body.get("system")
         require(system is None or isinstance(system, str | list), "system: expected a string or an array")
         tools = body.get("tools")

@@ -92,9 +92,11 @@ def require_messages(body: JSONObject, path: Callable[[int], str]) -> list[JSONO
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidRequest("messages: expected an array")
-    for index, message in enumerate(messages):
-        require(isinstance(message, dict), f"{path(index)}: expected an object")
-        require(isinstance(message.get("role"), str), f"{path(index)}.role: expected a string")
+    for index, message in enumerate(messages):  # messages formatted only on failure: this runs per message
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"{path(index)}: expected an object")
+        if not isinstance(message.get("role"), str):
+            raise InvalidRequest(f"{path(index)}.role: expected a string")
     return cast(list[JSONObject], messages)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from headroom.errors import HeadroomError
+from headroom.errors import HeadroomError, InvalidRequest
 from headroom.providers.base import (
     Block,
     JSONObject,
@@ -36,7 +36,8 @@ class OpenAIResponsesProvider(ProviderBase):
         value = body.get("input")
         require(value is None or isinstance(value, str | list), "input: expected a string or an array")
         for index, item in enumerate(_items(body)):
-            require(isinstance(item, dict), f"input[{index}]: expected an object")
+            if not isinstance(item, dict):
+                raise InvalidRequest(f"input[{index}]: expected an object")
         return cast(JSONObject, body)
 
     def blocks(self, body: JSONObject) -> list[Block]:
