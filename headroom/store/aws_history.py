@@ -203,7 +203,9 @@ class AwsSavingsStore:
 
 
 def _hour(item: dict[str, Any]) -> SavingsHour:
-    hour = SavingsHour(int(item["sk"]["S"].partition("#")[0]), item["model"]["S"], item["provider"]["S"])
+    hour = SavingsHour(
+        start=int(item["sk"]["S"].partition("#")[0]), model=item["model"]["S"], provider=item["provider"]["S"]
+    )
     for name in HOUR_SUMS:
         value = num_or(item, name, 0.0)
         setattr(hour, name, value if name.startswith("cost_") else int(value))

@@ -75,7 +75,9 @@ class SavingsEvent:
 
 
 @dataclass(slots=True)
-class SavingsTotals:
+class SavingsSums:
+    """What savings events add up to: lifetime totals and the hourly sums share these fields."""
+
     requests: int = 0
     tokens_before: int = 0
     tokens_after: int = 0
@@ -87,8 +89,6 @@ class SavingsTotals:
     cost_usd: float = 0.0
     cost_without_usd: float = 0.0
     response_cache_hits: int = 0
-    first_ts: float | None = None
-    last_ts: float | None = None
 
     @property
     def tokens_saved(self) -> int:
@@ -96,24 +96,19 @@ class SavingsTotals:
 
 
 @dataclass(slots=True)
-class SavingsHour:
+class SavingsTotals(SavingsSums):
+    first_ts: float | None = None
+    last_ts: float | None = None
+
+
+@dataclass(slots=True)
+class SavingsHour(SavingsSums):
     """One model's events of one UTC hour, summed. `start` is the hour's first second (a multiple of 3600);
     `provider` is that of the first event recorded for the model in the hour."""
 
-    start: int
-    model: str
-    provider: str
-    requests: int = 0
-    tokens_before: int = 0
-    tokens_after: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_without_usd: float = 0.0
-    response_cache_hits: int = 0
+    start: int = field(kw_only=True)
+    model: str = field(kw_only=True)
+    provider: str = field(kw_only=True)
 
 
 class SavingsStore(Protocol):

@@ -84,7 +84,9 @@ class SqliteSavingsStore:
                 "ORDER BY hour, model",
                 (-math.inf if since is None else hour_start(since),),
             ).fetchall()
-        return [SavingsHour(*row) for row in rows]
+        return [
+            SavingsHour(*sums, start=start, model=model, provider=provider) for start, model, provider, *sums in rows
+        ]
 
 
 def _cached(rows: list[Any]) -> CachedResponse | None:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from headroom.store.interfaces import SavingsEvent, SavingsHour, SavingsTotals
+from dataclasses import fields
+
+from headroom.store.interfaces import SavingsEvent, SavingsHour, SavingsSums, SavingsTotals
 
 HOUR_S = 3600
-SUMMED_FIELDS = (
-    "tokens_before",
-    "tokens_after",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cost_usd",
-    "cost_without_usd",
-)
-HOUR_SUMS = ("requests", *SUMMED_FIELDS, "response_cache_hits")
-"""The summed fields of a SavingsHour, in declaration order."""
+HOUR_SUMS = tuple(field.name for field in fields(SavingsSums))
+"""The fields of SavingsSums (of totals and of each hour), in declaration order."""
+SUMMED_FIELDS = tuple(name for name in HOUR_SUMS if name not in ("requests", "response_cache_hits"))
+"""The sums an event adds its own same-named field to (it adds 1 to requests, its response_cached to the hits)."""
 
 
 def hour_start(ts: float) -> int:
@@ -25,7 +18,7 @@ def hour_start(ts: float) -> int:
     return int(ts // HOUR_S) * HOUR_S
 
 
-def _add_sums(target: SavingsTotals | SavingsHour, event: SavingsEvent) -> None:
+def _add_sums(target: SavingsSums, event: SavingsEvent) -> None:
     target.requests += 1
     for name in SUMMED_FIELDS:
         setattr(target, name, getattr(target, name) + getattr(event, name))
@@ -44,5 +37,5 @@ def add_to_hours(hours: dict[tuple[int, str], SavingsHour], event: SavingsEvent)
     key = (hour_start(event.ts), event.model)
     hour = hours.get(key)
     if hour is None:
-        hour = hours[key] = SavingsHour(key[0], event.model, event.provider)
+        hour = hours[key] = SavingsHour(start=key[0], model=event.model, provider=event.provider)
     _add_sums(hour, event)

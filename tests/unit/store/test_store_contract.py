@@ -253,10 +253,10 @@ def test_savings_hours_sum_every_event_per_hour_and_model(stores: Stores) -> Non
         stores.savings.record(recorded)
     start = int(HOUR)
     assert stores.savings.hours() == [
-        SavingsHour(start, "claude", "anthropic", 2, 150, 90, 5, 0, 3, 2, 1, 0.25, 0.75, 1),
-        SavingsHour(start, "gpt", "openai", 1, 10, 5, 0, 3, 0, 0, 0, 0.125, 0.0, 0),
-        SavingsHour(start + 3600, "claude", "anthropic", 1, 7, 1),
-        SavingsHour(start + 4 * 3600, "gpt", "openai", 1, 4, 4),
+        SavingsHour(2, 150, 90, 5, 0, 3, 2, 1, 0.25, 0.75, 1, start=start, model="claude", provider="anthropic"),
+        SavingsHour(1, 10, 5, 0, 3, 0, 0, 0, 0.125, 0.0, 0, start=start, model="gpt", provider="openai"),
+        SavingsHour(1, 7, 1, start=start + 3600, model="claude", provider="anthropic"),
+        SavingsHour(1, 4, 4, start=start + 4 * 3600, model="gpt", provider="openai"),
     ]
     assert [(h.start, h.model) for h in stores.savings.hours(since=HOUR + 5400)] == [
         (start + 3600, "claude"),
