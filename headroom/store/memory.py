@@ -22,8 +22,8 @@ from headroom.store.interfaces import (
 )
 from headroom.store.totals import add_event, add_to_hours, hour_start
 
-# Savings events kept in memory (SQLite keeps 500,000 on disk), ~40 MB at most: the savings file reads the newest
-# 5,000, /stats-history all of them only in its full mode; the totals and the hourly sums count every event (an
+# Savings events kept in memory (SQLite keeps 500,000 on disk), ~40 MB at most: the savings file and compact
+# /stats-history read the newest 201, the full mode all of them; the totals and the hourly sums count every event (an
 # hour's sums are one entry per model, ~0.3 KB). A proxy on the memory store grew ~0.4 KB per request without end
 # before.
 EVENTS_KEPT = 100_000
